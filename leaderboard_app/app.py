@@ -1,0 +1,79 @@
+"""The Faust application: one worker process of the leaderboard service.
+
+Data flow, one module each:
+    web/ingest.py  POST /score -> topics.py score_updates
+    agents.py      score_updates -> tables.py player_scores -> sinks/redis.py, sinks/cassandra.py
+    web/queries.py GET /topk, /rank -> sinks/redis.py
+
+``faust -A leaderboard_app worker`` finds the ``app`` built at the bottom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from mode import ServiceT
+
+from leaderboard_app.agents import register_agents
+from leaderboard_app.health import KafkaHealth
+from leaderboard_app.settings import SCORE_UPDATES_TOPIC, Settings
+from leaderboard_app.sinks.cassandra import CassandraScoreArchive
+from leaderboard_app.sinks.redis import RedisLeaderboard
+from leaderboard_app.tables import player_scores_table
+from leaderboard_app.topics import score_updates_topic
+from leaderboard_app.web import register_views
+from leaderboard_app.web.base import json_errors
+
+
+class LeaderboardApp(faust.App):
+    """A faust.App that also owns the clients of the services it writes to."""
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        options: dict[str, Any] = dict(
+            broker=settings.broker_url,
+            store=settings.store_url,
+            datadir=settings.data_dir,
+            topic_partitions=settings.topic_partitions,
+            web_host=settings.web_host,
+            web_bind=settings.web_bind,
+            web_port=settings.web_port,
+            web_application_options={"middlewares": [json_errors]},
+            # The table browser would hand anyone every player's record.
+            web_tables_enabled=False,
+            producer_acks=-1,
+            autodiscover=False,
+        )
+        options.update(overrides)
+        super().__init__(settings.app_id, **options)
+        self.settings = settings
+        self.malformed_records = 0
+        self.redis_leaderboard = RedisLeaderboard(settings.redis_url, beacon=self.beacon)
+        self.score_archive = CassandraScoreArchive(settings, beacon=self.beacon)
+        self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
+        self.score_updates_topic = score_updates_topic(self)
+        self.player_scores = player_scores_table(self)
+        self.apply_score_updates = register_agents(self, self.score_updates_topic, self.player_scores)
+        register_views(self)
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        # The sinks start before the consumer, so the agent never sees an event
+        # before it has somewhere to write it.
+        return [self.redis_leaderboard, self.score_archive, self.kafka_health, *super().on_init_dependencies()]
+
+    def assigned_partitions(self) -> list[int]:
+        """Return the ``score_updates`` partitions this worker consumes now."""
+        try:
+            assignment = self.consumer.assignment()
+        except Exception:  # the consumer does not exist before the worker starts
+            return []
+        return sorted(tp.partition for tp in assignment if tp.topic == SCORE_UPDATES_TOPIC)
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> LeaderboardApp:
+    """Build the app from ``settings`` (default: the environment)."""
+    return LeaderboardApp(settings or Settings.from_env(), **overrides)
+
+
+app = create_app()

@@ -1,0 +1,45 @@
+"""The errors this service raises, and what HTTP makes of them.
+
+    LeaderboardError              domain errors, raised below the web layer
+     ├── InvalidInput             a submission or query parameter is unusable    -> 400
+     └── BackendUnavailable       Redis or Kafka did not answer in time          -> 503
+
+    faust.web.exceptions.WebError rendered by faust's View.dispatch as
+     │                            {"error": detail, **context} with its status code
+     ├── ValidationError  400     (views turn InvalidInput into this)
+     ├── NotFound         404
+     ├── PayloadTooLarge  413     (ours: request bodies over the endpoint's limit)
+     └── ServiceUnavailable 503   (views turn BackendUnavailable into this)
+
+Anything else escaping a view is a bug: the error middleware in ``web`` logs it and
+answers a JSON 500, never aiohttp's HTML page.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from faust.web.exceptions import WebError
+
+
+class LeaderboardError(Exception):
+    """Base of the domain errors."""
+
+
+class InvalidInput(LeaderboardError):
+    """Input that cannot be accepted; the message names the field and the rule."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}")
+        self.field = field
+
+
+class BackendUnavailable(LeaderboardError):
+    """A backing service did not answer; the message names it."""
+
+
+class PayloadTooLarge(WebError):
+    """The request body exceeds the endpoint's limit."""
+
+    code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    detail = "request body too large"

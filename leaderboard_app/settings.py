@@ -1,0 +1,109 @@
+"""One typed settings object, read from the environment once.
+
+Faust's own settings keep Faust's environment names (``BROKER_URL``, ``WEB_PORT``,
+``TOPIC_PARTITIONS``, ...) because Faust lets those variables override the values
+passed to ``faust.App``: a second name for the same value would be silently ignored.
+Everything else is prefixed ``LEADERBOARD_``, ``REDIS_`` or ``CASSANDRA_``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: The Kafka topic that every accepted submission is produced to.
+SCORE_UPDATES_TOPIC = "score_updates"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items:
+        raise ValueError("must name at least one host")
+    return items
+
+
+def _read(environ: Mapping[str, str], name: str, default: str, cast: Callable[[str], T]) -> T:
+    raw = environ.get(name, default)
+    try:
+        return cast(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one worker (see the README's configuration table)."""
+
+    app_id: str = "leaderboard"
+    broker_url: str = "kafka://127.0.0.1:9092"
+    topic_partitions: int = 4
+    store_url: str = "rocksdb://"
+    data_dir: str = ""
+    web_host: str = "127.0.0.1"
+    web_bind: str = "127.0.0.1"
+    web_port: int = 6066
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    cassandra_contact_points: tuple[str, ...] = ("127.0.0.1",)
+    cassandra_port: int = 9042
+    cassandra_keyspace: str = "leaderboard"
+    cassandra_replication_factor: int = 1
+    cassandra_username: str = ""
+    cassandra_password: str = field(default="", repr=False)
+    #: Seconds POST /score waits for Kafka's acknowledgement before answering 503.
+    kafka_ack_timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: ``os.environ``)."""
+        env = os.environ if environ is None else environ
+        web_port = _read(env, "WEB_PORT", "6066", _positive_int)
+        return cls(
+            app_id=_read(env, "LEADERBOARD_APP_ID", cls.app_id, str),
+            broker_url=_read(env, "BROKER_URL", cls.broker_url, str),
+            topic_partitions=_read(env, "TOPIC_PARTITIONS", "4", _positive_int),
+            store_url=_read(env, "APP_STORE", cls.store_url, str),
+            # Two workers on one machine must not share a RocksDB directory, so
+            # the default is per web port.
+            data_dir=_read(env, "APP_DATADIR", f".state/worker-{web_port}", str),
+            web_host=_read(env, "WEB_HOST", cls.web_host, str),
+            web_bind=_read(env, "WEB_BIND", cls.web_bind, str),
+            web_port=web_port,
+            redis_url=_read(env, "REDIS_URL", "redis://127.0.0.1:6379/0", str),
+            cassandra_contact_points=_read(env, "CASSANDRA_CONTACT_POINTS", "127.0.0.1", _csv),
+            cassandra_port=_read(env, "CASSANDRA_PORT", "9042", _positive_int),
+            cassandra_keyspace=_read(env, "CASSANDRA_KEYSPACE", cls.cassandra_keyspace, _cql_identifier),
+            cassandra_replication_factor=_read(env, "CASSANDRA_REPLICATION_FACTOR", "1", _positive_int),
+            cassandra_username=_read(env, "CASSANDRA_USERNAME", "", str),
+            cassandra_password=_read(env, "CASSANDRA_PASSWORD", "", str),
+            kafka_ack_timeout=_read(env, "LEADERBOARD_KAFKA_TIMEOUT", "10", _positive_float),
+        )
+
+
+def _cql_identifier(text: str) -> str:
+    # The keyspace name is interpolated into DDL (CQL cannot bind identifiers),
+    # so only plain identifiers are accepted.
+    if not (text and len(text) <= 48 and text[0].isalpha() and text.replace("_", "").isalnum() and text.isascii()):
+        raise ValueError("must be a plain CQL identifier (letters, digits, underscores)")
+    return text.lower()

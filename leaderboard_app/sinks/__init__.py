@@ -1,0 +1,1 @@
+"""Where applied scores go: Redis (the query index) and Cassandra (the durable record)."""

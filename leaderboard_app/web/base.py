@@ -1,0 +1,99 @@
+"""What every view shares: JSON responses, error translation, parameter parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+from aiohttp import web
+from faust.web import Request, Response, View
+
+from leaderboard_app.errors import BackendUnavailable, InvalidInput, PayloadTooLarge
+from leaderboard_app.models import validate_id
+
+if TYPE_CHECKING:
+    from leaderboard_app.app import LeaderboardApp
+
+logger = logging.getLogger(__name__)
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+class LeaderboardView(View):
+    """A faust View that speaks JSON and maps domain errors to status codes."""
+
+    @property
+    def leaderboard(self) -> LeaderboardApp:
+        return cast("LeaderboardApp", self.app)
+
+    async def dispatch(self, request: Any) -> Any:
+        try:
+            return await super().dispatch(request)
+        except InvalidInput as exc:
+            return self.error(400, str(exc))
+        except BackendUnavailable as exc:
+            return self.error(503, str(exc))
+
+    def json_response(self, value: Any, status: int = 200) -> Response:
+        """Serialize with orjson (exact integers, fast)."""
+        return self.bytes(orjson.dumps(value), content_type="application/json", status=status)
+
+
+def query_value(request: Request, name: str) -> str | None:
+    """Return the query parameter ``name``, None if absent; twice is an error."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise InvalidInput(name, "must be given at most once")
+    return values[0] if values else None
+
+
+def query_game_id(request: Request) -> str:
+    """Return the required, valid ``gameId`` query parameter."""
+    value = query_value(request, "gameId")
+    if value is None:
+        raise InvalidInput("gameId", "is required")
+    return validate_id("gameId", value)
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """Return an integer query parameter in [low, high]; absent means ``default``."""
+    value = query_value(request, name)
+    if value is None:
+        return default
+    if not _DIGITS.fullmatch(value) or not low <= int(value) <= high:
+        raise InvalidInput(name, f"must be an integer from {low} to {high}")
+    return int(value)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the request body, refusing (413) anything longer than ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+    return b"".join(chunks)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer aiohttp's own errors (unknown path, bad method) and crashes in JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": exc.reason}, status=exc.status, headers=headers)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("unhandled error answering %s %s", request.method, request.rel_url.path)
+        return web.json_response({"error": "internal server error"}, status=500)

@@ -1,0 +1,51 @@
+"""GET /health (the process runs) and GET /ready (its dependencies answer)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from faust.web import Blueprint, Request, Response
+
+from leaderboard_app.errors import BackendUnavailable
+from leaderboard_app.web.base import LeaderboardView
+
+blueprint = Blueprint("health")
+
+#: Dependencies without which a worker cannot serve; Cassandra is written behind
+#: Redis, so its absence is reported but does not make the worker unready.
+REQUIRED = ("kafka", "redis")
+
+
+async def _status(check: Callable[[], Awaitable[None]]) -> str:
+    try:
+        await check()
+    except BackendUnavailable as exc:
+        return str(exc).split(": ", 1)[-1]
+    return "ok"
+
+
+@blueprint.route("/health", name="health")
+class HealthView(LeaderboardView):
+    async def get(self, request: Request) -> Response:
+        """Say the worker process is up."""
+        return self.json_response({"status": "ok"})
+
+
+@blueprint.route("/ready", name="ready")
+class ReadyView(LeaderboardView):
+    async def get(self, request: Request) -> Response:
+        """Report each dependency's state and this worker's partitions; 503 unless ready."""
+        app = self.leaderboard
+        kafka, redis, cassandra = await asyncio.gather(
+            _status(app.kafka_health.check), _status(app.redis_leaderboard.ping), _status(app.score_archive.check)
+        )
+        states = {"kafka": kafka, "redis": redis, "cassandra": cassandra}
+        ready = all(states[name] == "ok" for name in REQUIRED)
+        body = {
+            "status": "ready" if ready else "unavailable",
+            **states,
+            "partitions": app.assigned_partitions(),
+            "pendingCassandraWrites": app.score_archive.pending_count,
+        }
+        return self.json_response(body, status=200 if ready else 503)

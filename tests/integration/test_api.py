@@ -1,0 +1,147 @@
+"""The HTTP contract: the README's curl examples, health, and every 4xx case."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.integration.conftest import rank_of, submit, wait_for_score, wait_for_scores
+
+MAX = 2**53 - 1
+
+
+def test_readme_curl_examples(api: httpx.Client, game: str) -> None:
+    response = api.post("/score", json={"userId": "player1", "score": 2500, "gameId": game})
+    assert (response.status_code, response.json()) == (202, {"status": "queued"})
+    wait_for_score(api, game, "player1", 2500)
+
+    top = api.get("/topk", params={"gameId": game, "k": 10})
+    assert (top.status_code, top.json()) == (200, [{"userId": "player1", "score": 2500, "rank": 1}])
+    rank = api.get("/rank/player1", params={"gameId": game})
+    assert (rank.status_code, rank.json()) == (200, {"userId": "player1", "rank": 1, "score": 2500})
+
+
+def test_health_and_ready_name_every_dependency(api: httpx.Client) -> None:
+    assert api.get("/health").json() == {"status": "ok"}
+    ready = api.get("/ready")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert (body["kafka"], body["redis"], body["cassandra"]) == ("ok", "ok", "ok")
+    assert body["partitions"]
+
+
+def test_topk_defaults_to_ten_and_unknown_game_is_empty(api: httpx.Client, game: str) -> None:
+    scores = {f"p{n:02}": n for n in range(12)}
+    for user, score in scores.items():
+        submit(api, game, user, score)
+    wait_for_scores(api, game, scores)
+    top = api.get("/topk", params={"gameId": game}).json()
+    assert [entry["userId"] for entry in top] == [f"p{n:02}" for n in range(11, 1, -1)]
+    assert api.get("/topk", params={"gameId": game + "-none"}).json() == []
+
+
+def test_extreme_scores_are_exact_integers(api: httpx.Client, game: str) -> None:
+    scores = {"max": MAX, "min": -MAX, "almost": MAX - 1}
+    for user, score in scores.items():
+        submit(api, game, user, score)
+    wait_for_scores(api, game, scores)
+    text = api.get("/topk", params={"gameId": game}).text
+    assert f'"score":{MAX},' in text and f'"score":{MAX - 1},' in text and f'"score":-{MAX},' in text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"not json", "body"),
+        (b"[1, 2]", "body"),
+        (b'"text"', "body"),
+        (b"", "body"),
+        (b'{"userId": "p", "score": 1}', "gameId"),
+        (b'{"gameId": "g", "score": 1}', "userId"),
+        (b'{"gameId": "g", "userId": "p"}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": "10"}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": true}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": 1.5}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": 10.0}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": null}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": 9007199254740992}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": -9007199254740992}', "score"),
+        (b'{"gameId": "g", "userId": "p", "score": 123456789012345678901234567890}', "score"),
+        (b'{"gameId": "g", "userId": "", "score": 1}', "userId"),
+        (b'{"gameId": "g", "userId": 12, "score": 1}', "userId"),
+        (b'{"gameId": "", "userId": "p", "score": 1}', "gameId"),
+        (b'{"gameId": "g", "userId": "a\\u0000b", "score": 1}', "userId"),
+        (b'{"gameId": "g\\n", "userId": "p", "score": 1}', "gameId"),
+        (b'{"gameId": "g", "userId": "\\ud800", "score": 1}', "body"),
+        (b'{"gameId": "g", "userId": "' + b"x" * 129 + b'", "score": 1}', "userId"),
+    ],
+)
+def test_invalid_submissions_get_400_naming_the_field(api: httpx.Client, body: bytes, field: str) -> None:
+    response = api.post("/score", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith(f"{field} ")
+
+
+def test_ids_of_128_characters_are_accepted(api: httpx.Client, game: str) -> None:
+    user = "ü" * 128
+    submit(api, game, user, 1)
+    wait_for_score(api, game, user, 1)
+
+
+def test_bodies_over_64_kib_get_413_with_or_without_content_length(api: httpx.Client) -> None:
+    big = b'{"gameId": "g", "userId": "p", "score": 1, "pad": "' + b"x" * (64 * 1024) + b'"}'
+    response = api.post("/score", content=big)
+    assert response.status_code == 413
+    assert "error" in response.json()
+
+    def chunks():
+        for start in range(0, len(big), 4096):
+            yield big[start:start + 4096]
+
+    chunked = api.post("/score", content=chunks())
+    assert chunked.status_code == 413
+    assert "error" in chunked.json()
+
+
+def test_a_body_of_exactly_64_kib_is_read(api: httpx.Client, game: str) -> None:
+    head = b'{"gameId": "' + game.encode() + b'", "userId": "padded", "score": 5, "pad": "'
+    body = head + b"x" * (64 * 1024 - len(head) - 2) + b'"}'
+    assert len(body) == 64 * 1024
+    assert api.post("/score", content=body).status_code == 202
+
+
+@pytest.mark.parametrize("k", ["", "0", "1001", "abc", "1.5", "-1", "+5", " 5", "99999999999999999999"])
+def test_topk_rejects_k_outside_1_to_1000(api: httpx.Client, k: str) -> None:
+    response = api.get("/topk", params={"gameId": "g", "k": k})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("k ")
+
+
+def test_topk_accepts_k_at_its_bounds(api: httpx.Client) -> None:
+    for k in ("1", "1000"):
+        assert api.get("/topk", params={"gameId": "g", "k": k}).status_code == 200
+
+
+def test_repeated_parameters_are_refused(api: httpx.Client) -> None:
+    response = api.get("/topk?gameId=g&k=1&k=2")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("k ")
+
+
+@pytest.mark.parametrize("path", ["/topk", "/topk?k=3", "/rank/player1", "/rank/player1?gameId="])
+def test_reads_without_game_id_get_400(api: httpx.Client, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("gameId ")
+
+
+def test_unknown_player_gets_404(api: httpx.Client, game: str) -> None:
+    response = rank_of(api, game, "nobody")
+    assert (response.status_code, response.json()) == (404, {"error": "user not found"})
+
+
+def test_unknown_paths_and_methods_answer_json(api: httpx.Client) -> None:
+    missing = api.get("/no-such-endpoint")
+    assert missing.status_code == 404 and "error" in missing.json()
+    wrong_method = api.delete("/score")
+    assert wrong_method.status_code == 405 and "error" in wrong_method.json()
