@@ -1,15 +1,26 @@
-"""The agent: score_updates -> player_scores table -> Redis and Cassandra."""
+"""The agents: score_updates -> player_scores table -> Redis and Cassandra;
+game_rule_updates -> game_rules global table -> Cassandra."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import faust
+import orjson
 
 from leaderboard_app.errors import InvalidInput
-from leaderboard_app.models import decode_submission, player_key
-from leaderboard_app.scoring import apply_best
+from leaderboard_app.models import (
+    PlayerDeletion,
+    PlayerState,
+    ScoreSubmission,
+    decode_update,
+    parse_rules,
+    player_key,
+)
+from leaderboard_app.scoring import apply_submission
+from leaderboard_app.sinks.redis import PlayerWrite
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -17,41 +28,110 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-async def apply_update(app: LeaderboardApp, table: faust.Table, key: bytes | None, raw: bytes) -> bool:
-    """Apply one record of ``score_updates``; return whether the player's state changed.
+def _profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str, Any] | None:
+    """Return the player's new profile if the submission changes it, else None."""
+    display_name = submission.display_name if submission.display_name is not None else state.display_name
+    metadata = submission.metadata if submission.metadata is not None else state.metadata
+    if (display_name, metadata) == (state.display_name, state.metadata):
+        return None
+    return {"displayName": display_name, "metadata": metadata}
+
+
+class ScoreApplier:
+    """Applies the records of ``score_updates`` to the table and the sinks.
 
     The table is updated first, then Redis is written (awaited: the event stays
-    unacknowledged until the index has it), and Cassandra is handed the state to
+    unacknowledged until the index has it), and Cassandra is handed the change to
     write in the background, so Redis never waits for Cassandra.
     """
-    try:
-        submission = decode_submission(raw)
-    except InvalidInput as exc:
-        app.malformed_records += 1
-        logger.warning("skipping malformed record on score_updates: %s", exc)
-        return False
-    expected_key = player_key(submission.game_id, submission.user_id)
-    if key != expected_key:
-        # A record keyed otherwise sits on a partition that does not own this
-        # player: applying it could race the owner of the player's state.
-        app.malformed_records += 1
-        logger.warning("skipping record on score_updates whose key does not match its gameId/userId")
-        return False
-    state = apply_best(table.get(expected_key), submission)
-    if state is None:
-        return False
-    table[expected_key] = state
-    await app.redis_leaderboard.rank_member(submission.game_id, submission.user_id, state)
-    app.score_archive.record(submission.game_id, submission.user_id, state)
-    return True
+
+    def __init__(self, app: LeaderboardApp, table: faust.Table) -> None:
+        self.app = app
+        self.table = table
+        self.redis = app.redis_leaderboard
+        self.archive = app.archive
+
+    async def apply(self, key: bytes | None, raw: bytes, partition: int, offset: int) -> None:
+        """Apply one record found at ``partition``/``offset``."""
+        try:
+            update = decode_update(raw)
+            if key != player_key(update.game_id, update.user_id):
+                # A record keyed otherwise sits on a partition that does not own
+                # this player: applying it could race the owner of its state.
+                raise InvalidInput("key", "does not match the record's gameId and userId")
+        except InvalidInput as exc:
+            self.app.malformed_records += 1
+            logger.warning("skipping malformed record at score_updates[%d]@%d: %s", partition, offset, exc)
+            await self.redis.mark_applied(partition, offset + 1)
+            return
+        if isinstance(update, PlayerDeletion):
+            await self._delete(key, update, partition, offset)
+        else:
+            await self._score(key, update, partition, offset)
+
+    async def _score(self, key: bytes, submission: ScoreSubmission, partition: int, offset: int) -> None:
+        stored = self.table.get(key)
+        state = PlayerState.from_bytes(stored) if stored else PlayerState()
+        season_state = apply_submission(state.seasons.get(submission.season), submission)
+        profile = _profile_change(state, submission)
+        updated = state
+        if season_state is not None:
+            updated = updated.with_season(submission.season, season_state)
+        if profile is not None:
+            updated = replace(updated, display_name=profile["displayName"], metadata=profile["metadata"])
+        if updated is not state:
+            self.table[key] = updated.to_bytes()
+        write = PlayerWrite(
+            game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
+            season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
+        )
+        await self.redis.apply(write, partition, offset + 1)
+        self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
+                                       submission.achieved_at_us, submission.accepted_at_us)
+        if season_state is not None:
+            self.archive.record_score(submission.game_id, submission.season, submission.user_id, season_state)
+        if submission.reply_to:
+            await self._reply_applied(submission)
+
+    async def _reply_applied(self, submission: ScoreSubmission) -> None:
+        standing = await self.redis.rank_for(submission.game_id, submission.season, submission.rules.order,
+                                             submission.user_id)
+        answer: dict[str, Any] = {"status": "applied", "season": submission.season}
+        if standing is not None:
+            answer.update(rank=standing.player.rank, score=standing.player.score)
+        await self.redis.send_reply(submission.reply_to or "", answer)
+
+    async def _delete(self, key: bytes, deletion: PlayerDeletion, partition: int, offset: int) -> None:
+        if key in self.table:
+            del self.table[key]
+        seasons = await self.redis.remove_player(deletion.game_id, deletion.user_id, partition, offset + 1)
+        self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, deletion.accepted_at_us)
+        if deletion.reply_to:
+            await self.redis.send_reply(deletion.reply_to, {"status": "deleted", "gameId": deletion.game_id})
 
 
-def register_agents(app: LeaderboardApp, topic: faust.TopicT, table: faust.Table) -> faust.types.AgentT:
-    """Attach the score-applying agent to ``app``."""
+def register_agents(app: LeaderboardApp) -> None:
+    """Attach the agents to ``app``."""
+    applier = ScoreApplier(app, app.player_scores)
 
-    @app.agent(topic, name="apply_score_updates")
+    @app.agent(app.score_updates_topic, name="apply_score_updates")
     async def apply_score_updates(stream: faust.StreamT) -> None:
-        async for key, raw in stream.items():
-            await apply_update(app, table, key, raw)
+        async for event in stream.events():
+            message = event.message
+            await applier.apply(event.key, event.value, message.partition, message.offset)
 
-    return apply_score_updates
+    @app.agent(app.game_rule_updates_topic, name="apply_game_rules")
+    async def apply_game_rules(stream: faust.StreamT) -> None:
+        async for key, raw in stream.items():
+            try:
+                data = orjson.loads(raw)
+                rules = parse_rules(data["rules"])
+                at_us = int(data["atUs"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, InvalidInput) as exc:
+                app.malformed_records += 1
+                logger.warning("skipping malformed record on game_rule_updates: %s", exc)
+                continue
+            game_id = key.decode("utf-8")
+            app.game_rules[key] = rules.to_bytes()
+            await app.redis_leaderboard.touch_game(game_id, at_us)
+            app.archive.record_rules(game_id, rules, at_us)

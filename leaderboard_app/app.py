@@ -1,15 +1,18 @@
 """The Faust application: one worker process of the leaderboard service.
 
 Data flow, one module each:
-    web/ingest.py  POST /score -> topics.py score_updates
+    web/ingest.py  POST /score(s), DELETE /users -> topics.py score_updates
+    web/games.py   PUT /games -> topics.py game_rule_updates
     agents.py      score_updates -> tables.py player_scores -> sinks/redis.py, sinks/cassandra.py
-    web/queries.py GET /topk, /rank -> sinks/redis.py
+                   game_rule_updates -> tables.py game_rules (global) -> sinks/cassandra.py
+    web/queries.py GET /topk, /around, /ranks, /rank, /history -> sinks/redis.py (history: Cassandra)
 
 ``faust -A leaderboard_app worker`` finds the ``app`` built at the bottom.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,14 +20,19 @@ import faust
 from mode import ServiceT
 
 from leaderboard_app.agents import register_agents
-from leaderboard_app.health import KafkaHealth
+from leaderboard_app.auth import open_warning
+from leaderboard_app.health import KafkaHealth, LagMonitor
+from leaderboard_app.models import GameRules
+from leaderboard_app.seasons import Clock
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC, Settings
-from leaderboard_app.sinks.cassandra import CassandraScoreArchive
+from leaderboard_app.sinks.cassandra import CassandraArchive
 from leaderboard_app.sinks.redis import RedisLeaderboard
-from leaderboard_app.tables import player_scores_table
-from leaderboard_app.topics import score_updates_topic
+from leaderboard_app.tables import game_rules_table, player_scores_table
+from leaderboard_app.topics import game_rule_updates_topic, score_updates_topic
 from leaderboard_app.web import register_views
 from leaderboard_app.web.base import json_errors
+
+logger = logging.getLogger(__name__)
 
 
 class LeaderboardApp(faust.App):
@@ -48,19 +56,36 @@ class LeaderboardApp(faust.App):
         options.update(overrides)
         super().__init__(settings.app_id, **options)
         self.settings = settings
+        self.clock = Clock(offset_us=int(settings.clock_offset * 1_000_000))
         self.malformed_records = 0
-        self.redis_leaderboard = RedisLeaderboard(settings.redis_url, beacon=self.beacon)
-        self.score_archive = CassandraScoreArchive(settings, beacon=self.beacon)
+        self.redis_leaderboard = RedisLeaderboard(settings.redis_url, settings.app_id, beacon=self.beacon)
+        self.archive = CassandraArchive(settings, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
+        self.lag_monitor = LagMonitor(self.kafka_health, self.redis_leaderboard, SCORE_UPDATES_TOPIC,
+                                      settings.topic_partitions, beacon=self.beacon)
         self.score_updates_topic = score_updates_topic(self)
+        self.game_rule_updates_topic = game_rule_updates_topic(self)
         self.player_scores = player_scores_table(self)
-        self.apply_score_updates = register_agents(self, self.score_updates_topic, self.player_scores)
+        self.game_rules = game_rules_table(self)
+        register_agents(self)
         register_views(self)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         # The sinks start before the consumer, so the agent never sees an event
         # before it has somewhere to write it.
-        return [self.redis_leaderboard, self.score_archive, self.kafka_health, *super().on_init_dependencies()]
+        return [self.redis_leaderboard, self.archive, self.kafka_health, self.lag_monitor,
+                *super().on_init_dependencies()]
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        warning = open_warning(self.settings.api_keys)
+        if warning:
+            logger.warning("!" * 20 + " %s " + "!" * 20, warning)
+
+    def rules_for(self, game_id: str) -> GameRules:
+        """Return the game's rules as this worker's replica of ``game_rules`` has them."""
+        raw = self.game_rules.get(game_id.encode("utf-8"))
+        return GameRules.from_bytes(raw) if raw else GameRules()
 
     def assigned_partitions(self) -> list[int]:
         """Return the ``score_updates`` partitions this worker consumes now."""

@@ -29,9 +29,14 @@ class LeaderboardError(Exception):
 class InvalidInput(LeaderboardError):
     """Input that cannot be accepted; the message names the field and the rule."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field} {message}")
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
         self.field = field
+        self.reason = reason
+
+    def within(self, prefix: str) -> InvalidInput:
+        """Return the same error for a field nested under ``prefix`` (e.g. ``scores[3].``)."""
+        return InvalidInput(prefix + self.field, self.reason)
 
 
 class BackendUnavailable(LeaderboardError):

@@ -1,11 +1,11 @@
-"""Readiness of the services a worker depends on, for GET /ready."""
+"""Readiness of the services a worker depends on (GET /ready), and the index's lag."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from aiokafka import AIOKafkaClient
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from mode import Service
 
@@ -28,7 +28,7 @@ class KafkaHealth(Service):
     """Asks the Kafka cluster for its metadata, over a client of its own."""
 
     def __init__(self, broker_url: str, **kwargs: Any) -> None:
-        self._servers = kafka_bootstrap_servers(broker_url)
+        self.servers = kafka_bootstrap_servers(broker_url)
         self._client: AIOKafkaClient | None = None
         super().__init__(**kwargs)
 
@@ -46,9 +46,54 @@ class KafkaHealth(Service):
 
     async def _fetch_metadata(self) -> None:
         if self._client is None:
-            client = AIOKafkaClient(bootstrap_servers=self._servers, request_timeout_ms=int(CHECK_TIMEOUT * 1000))
+            client = AIOKafkaClient(bootstrap_servers=self.servers, request_timeout_ms=int(CHECK_TIMEOUT * 1000))
             await client.bootstrap()
             self._client = client
         metadata = await self._client.fetch_all_metadata()
         if not metadata.brokers():
             raise BackendUnavailable("kafka: no broker in the cluster metadata")
+
+
+class LagMonitor(Service):
+    """Keeps a recent count of ``score_updates`` events not yet applied to Redis.
+
+    Progress is what the agents record in Redis (per partition, by whichever
+    worker applied it) against the topic's end offsets, so every worker reports
+    the lag of the whole index, not only of its own partitions. It is refreshed in
+    the background, so answering a read never waits on Kafka.
+    """
+
+    interval = 0.5
+
+    def __init__(self, kafka: KafkaHealth, redis: Any, topic: str, partitions: int, **kwargs: Any) -> None:
+        self._kafka = kafka
+        self._redis = redis
+        self._partitions = [TopicPartition(topic, p) for p in range(partitions)]
+        self._consumer: AIOKafkaConsumer | None = None
+        #: Events not yet applied, or None while unknown (Kafka or Redis not answering).
+        self.events_behind: int | None = None
+        super().__init__(**kwargs)
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    @Service.timer(interval)
+    async def _refresh(self) -> None:
+        try:
+            end_offsets = await asyncio.wait_for(self._end_offsets(), CHECK_TIMEOUT)
+            applied = await self._redis.applied_offsets()
+        except Exception as exc:  # any failure only makes the lag unknown
+            self.events_behind = None
+            self.log.debug("lag unknown: %r", exc)
+            return
+        self.events_behind = sum(max(0, end - applied.get(tp.partition, 0)) for tp, end in end_offsets.items())
+
+    async def _end_offsets(self) -> dict[TopicPartition, int]:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.servers, enable_auto_commit=False,
+                                        request_timeout_ms=int(CHECK_TIMEOUT * 1000))
+            await consumer.start()
+            self._consumer = consumer
+        return await self._consumer.end_offsets(self._partitions)

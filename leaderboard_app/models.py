@@ -1,51 +1,160 @@
-"""What travels on the topic and lives in the table.
+"""What travels on the topics and lives in the tables.
 
-``ScoreSubmission`` is the contract of the ``score_updates`` topic: the HTTP edge
-builds it from a request with :func:`parse_submission`, and the agent decodes it
-from the topic with :func:`decode_submission`, so both apply the same rules.
-``PlayerScore`` is the value of the changelog-backed ``player_scores`` table.
+``score_updates`` carries two kinds of record, both keyed by ``player_key``:
+a ``ScoreSubmission`` (built at the HTTP edge by :func:`parse_submission`) and a
+``PlayerDeletion``. The agent decodes them with :func:`decode_update`, which
+applies the same rules as the edge. ``PlayerState`` is the value of the
+changelog-backed ``player_scores`` table; ``GameRules`` the value of the global
+``game_rules`` table. All are encoded with orjson, so what is on a topic is plain
+JSON that any client can read.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import faust
 import orjson
 
 from leaderboard_app.errors import InvalidInput
+from leaderboard_app.seasons import RESETS
 
 #: Largest absolute score: every integer up to it is exact in a double (Redis scores).
 MAX_ABS_SCORE = 2**53 - 1
 MAX_ID_LENGTH = 128
+MAX_DISPLAY_NAME_LENGTH = 64
+MAX_METADATA_BYTES = 1024
+
+ORDERS = ("desc", "asc")
+OPERATORS = ("best", "set", "incr", "decr")
+
+#: Seasons a player's table entry remembers: the current one and the one before,
+#: which still takes late submissions during its grace period.
+SEASONS_KEPT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class GameRules:
+    """How a game ranks and merges scores, and when it resets."""
+
+    order: str = "desc"
+    operator: str = "best"
+    reset: str = "never"
+
+    def as_json(self) -> dict[str, str]:
+        return {"order": self.order, "operator": self.operator, "reset": self.reset}
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.as_json())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> GameRules:
+        return cls(**orjson.loads(raw))
+
+
+DEFAULT_RULES = GameRules()
 
 
 @dataclass(frozen=True, slots=True)
 class ScoreSubmission:
-    """One accepted score submission, as produced to ``score_updates``."""
+    """One accepted score submission, as produced to ``score_updates``.
+
+    The edge stamps it with the game's rules and the season it lands in, so the
+    agent applies it the same way however late it is replayed.
+    """
 
     game_id: str
     user_id: str
     score: int
-    #: When the service accepted it, in microseconds since the epoch; breaks ties.
+    #: When the service accepted it (microseconds since the epoch).
     accepted_at_us: int
+    #: When the player achieved it (event time); ties go to whoever got there first.
+    achieved_at_us: int
+    season: str = "all"
+    rules: GameRules = DEFAULT_RULES
+    display_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    #: Where the agent reports the outcome (POST /score?wait=true), if anywhere.
+    reply_to: str | None = None
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {"gameId": self.game_id, "userId": self.user_id, "score": self.score, "acceptedAtUs": self.accepted_at_us}
-        )
+        body: dict[str, Any] = {
+            "type": "score",
+            "gameId": self.game_id,
+            "userId": self.user_id,
+            "score": self.score,
+            "acceptedAtUs": self.accepted_at_us,
+            "achievedAtUs": self.achieved_at_us,
+            "season": self.season,
+            "rules": self.rules.as_json(),
+        }
+        for name, value in (("displayName", self.display_name), ("metadata", self.metadata),
+                            ("replyTo", self.reply_to)):
+            if value is not None:
+                body[name] = value
+        return orjson.dumps(body)
 
 
-class PlayerScore(faust.Record, serializer="json"):
-    """A player's current standing in one game (the table value)."""
+@dataclass(frozen=True, slots=True)
+class PlayerDeletion:
+    """An admin's request to erase a player from one game, in every season."""
+
+    game_id: str
+    user_id: str
+    accepted_at_us: int
+    reply_to: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({"type": "delete", "gameId": self.game_id, "userId": self.user_id,
+                             "acceptedAtUs": self.accepted_at_us, "replyTo": self.reply_to})
+
+
+@dataclass(frozen=True, slots=True)
+class SeasonScore:
+    """A player's standing in one season."""
 
     score: int
-    #: When the player first reached ``score`` (microseconds); earlier ranks first among equals.
+    #: When the player reached ``score`` (event time, microseconds).
     reached_at_us: int
+    #: Event time of the newest submission applied ("set" ignores older ones).
+    achieved_at_us: int
     #: When this state last changed (microseconds); Cassandra's write timestamp.
     updated_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerState:
+    """A player's state in one game (the ``player_scores`` table value)."""
+
+    seasons: dict[str, SeasonScore] = field(default_factory=dict)
+    display_name: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    def with_season(self, season: str, score: SeasonScore) -> PlayerState:
+        """Return this state with ``season`` set, forgetting all but the newest seasons."""
+        seasons = {**self.seasons, season: score}
+        if len(seasons) > SEASONS_KEPT:
+            newest = sorted(seasons, key=lambda s: seasons[s].achieved_at_us, reverse=True)[:SEASONS_KEPT]
+            seasons = {s: seasons[s] for s in newest}
+        return replace(self, seasons=seasons)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({
+            "seasons": {s: [v.score, v.reached_at_us, v.achieved_at_us, v.updated_at_us]
+                        for s, v in self.seasons.items()},
+            "displayName": self.display_name,
+            "metadata": self.metadata,
+        })
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> PlayerState:
+        data = orjson.loads(raw)
+        return cls(
+            seasons={s: SeasonScore(*values) for s, values in data["seasons"].items()},
+            display_name=data.get("displayName"),
+            metadata=data.get("metadata"),
+        )
 
 
 def player_key(game_id: str, user_id: str) -> bytes:
@@ -57,12 +166,11 @@ def player_key(game_id: str, user_id: str) -> bytes:
     return orjson.dumps([game_id, user_id])
 
 
-def validate_id(field: str, value: Any) -> str:
-    """Return ``value`` if it is a usable game or user id, else raise InvalidInput."""
+def _printable(field: str, value: Any, max_length: int) -> str:
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a string")
-    if not 1 <= len(value) <= MAX_ID_LENGTH:
-        raise InvalidInput(field, f"must be 1 to {MAX_ID_LENGTH} characters long")
+    if not 1 <= len(value) <= max_length:
+        raise InvalidInput(field, f"must be 1 to {max_length} characters long")
     for char in value:
         category = unicodedata.category(char)
         if category == "Cc":
@@ -72,11 +180,25 @@ def validate_id(field: str, value: Any) -> str:
     return value
 
 
+def validate_id(field: str, value: Any) -> str:
+    """Return ``value`` if it is a usable game or user id, else raise InvalidInput."""
+    return _printable(field, value, MAX_ID_LENGTH)
+
+
 def validate_score(value: Any) -> int:
     """Return ``value`` if it is an exact integer score, else raise InvalidInput."""
     # bool is a subclass of int, and JSON's true/false are no scores.
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_ABS_SCORE:
         raise InvalidInput("score", f"must be a JSON integer between -{MAX_ABS_SCORE} and {MAX_ABS_SCORE}")
+    return value
+
+
+def validate_metadata(value: Any) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object of at most 1 KiB, else raise InvalidInput."""
+    if not isinstance(value, dict):
+        raise InvalidInput("metadata", "must be a JSON object")
+    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+        raise InvalidInput("metadata", f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
     return value
 
 
@@ -91,23 +213,92 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def parse_submission(data: dict[str, Any], accepted_at_us: int) -> ScoreSubmission:
+def _one_of(field: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidInput(field, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def parse_rules(data: dict[str, Any]) -> GameRules:
+    """Validate a PUT /games body; absent fields take the defaults."""
+    unknown = sorted(set(data) - {"order", "operator", "reset"})
+    if unknown:
+        raise InvalidInput(unknown[0], "is not a rule (order, operator, reset)")
+    return GameRules(
+        order=_one_of("order", data.get("order", DEFAULT_RULES.order), ORDERS),
+        operator=_one_of("operator", data.get("operator", DEFAULT_RULES.operator), OPERATORS),
+        reset=_one_of("reset", data.get("reset", DEFAULT_RULES.reset), RESETS),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionFields:
+    """The client-supplied part of a submission, validated."""
+
+    game_id: str
+    user_id: str
+    score: int
+    achieved_at: Any = None
+    display_name: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
     """Validate one submission object from a client."""
     for name in ("gameId", "userId", "score"):
         if name not in data:
             raise InvalidInput(name, "is required")
-    return ScoreSubmission(
+    display_name = data.get("displayName")
+    metadata = data.get("metadata")
+    return SubmissionFields(
         game_id=validate_id("gameId", data["gameId"]),
         user_id=validate_id("userId", data["userId"]),
         score=validate_score(data["score"]),
-        accepted_at_us=accepted_at_us,
+        achieved_at=data.get("achievedAt"),
+        display_name=None if display_name is None else _printable("displayName", display_name,
+                                                                    MAX_DISPLAY_NAME_LENGTH),
+        metadata=None if metadata is None else validate_metadata(metadata),
     )
 
 
-def decode_submission(raw: bytes) -> ScoreSubmission:
+def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
     """Decode a record from ``score_updates``; raise InvalidInput if it is malformed."""
     data = parse_json_object(raw)
-    accepted_at_us = data.get("acceptedAtUs")
-    if isinstance(accepted_at_us, bool) or not isinstance(accepted_at_us, int) or accepted_at_us < 0:
-        raise InvalidInput("acceptedAtUs", "must be a non-negative integer")
-    return parse_submission(data, accepted_at_us)
+    kind = data.get("type")
+    accepted_at_us = _timestamp(data, "acceptedAtUs")
+    reply_to = data.get("replyTo")
+    if reply_to is not None and not isinstance(reply_to, str):
+        raise InvalidInput("replyTo", "must be a string")
+    if kind == "delete":
+        return PlayerDeletion(
+            game_id=validate_id("gameId", data.get("gameId")),
+            user_id=validate_id("userId", data.get("userId")),
+            accepted_at_us=accepted_at_us,
+            reply_to=reply_to,
+        )
+    if kind != "score":
+        raise InvalidInput("type", "must be score or delete")
+    fields = parse_submission_fields(data)
+    rules = data.get("rules")
+    season = data.get("season")
+    if not isinstance(rules, dict) or not isinstance(season, str) or not season:
+        raise InvalidInput("rules", "and season are required on the topic")
+    return ScoreSubmission(
+        game_id=fields.game_id,
+        user_id=fields.user_id,
+        score=fields.score,
+        accepted_at_us=accepted_at_us,
+        achieved_at_us=_timestamp(data, "achievedAtUs"),
+        season=season,
+        rules=parse_rules(rules),
+        display_name=fields.display_name,
+        metadata=fields.metadata,
+        reply_to=reply_to,
+    )
+
+
+def _timestamp(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(name, "must be a non-negative integer")
+    return value

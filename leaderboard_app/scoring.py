@@ -1,28 +1,61 @@
 """Scoring rules, free of I/O.
 
-Until per-game rules exist, every game ranks higher scores first and keeps a
-player's best submitted score. Equal scores share a rank (competition ranking:
-1, 2, 2, 4); among equal scores the player who reached the score first is listed
-first, which is why a state remembers when its score was reached.
+A game's ``order`` says which scores are better ("desc": higher, "asc": lower, as
+for lap times); its ``operator`` how a submission merges into a player's score:
+"best" keeps the better one, "set" the latest (by event time), "incr"/"decr" add
+or subtract the submitted amount. Equal scores share a rank (competition ranking:
+1, 2, 2, 4); among equal scores the player who reached the score first (event
+time) is listed first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from leaderboard_app.models import PlayerScore, ScoreSubmission
+from leaderboard_app.models import MAX_ABS_SCORE, ScoreSubmission, SeasonScore
 
 
-def apply_best(previous: PlayerScore | None, submission: ScoreSubmission) -> PlayerScore | None:
-    """Return the player's state after ``submission``, or None if it changes nothing."""
-    if previous is not None and submission.score <= previous.score:
+def is_better(order: str, score: int, than: int) -> bool:
+    """Return whether ``score`` ranks strictly above ``than`` in a game of ``order``."""
+    return score < than if order == "asc" else score > than
+
+
+def _clamp(score: int) -> int:
+    # incr/decr are applied after the 202, so an overflow cannot be refused any
+    # more; it saturates at the largest exact score instead.
+    return max(-MAX_ABS_SCORE, min(MAX_ABS_SCORE, score))
+
+
+def merged_score(previous: SeasonScore | None, submission: ScoreSubmission) -> int | None:
+    """Return the player's score after ``submission``, or None if it stays as it is."""
+    rules, amount = submission.rules, submission.score
+    if rules.operator == "incr":
+        return _clamp((previous.score if previous else 0) + amount) if amount or previous is None else None
+    if rules.operator == "decr":
+        return _clamp((previous.score if previous else 0) - amount) if amount or previous is None else None
+    if previous is None:
+        return amount
+    if rules.operator == "set":
+        if submission.achieved_at_us < previous.achieved_at_us or amount == previous.score:
+            return None
+        return amount
+    return amount if is_better(rules.order, amount, previous.score) else None
+
+
+def apply_submission(previous: SeasonScore | None, submission: ScoreSubmission) -> SeasonScore | None:
+    """Return the player's season state after ``submission``, or None if it changes nothing."""
+    score = merged_score(previous, submission)
+    if score is None or (previous is not None and score == previous.score):
         return None
     updated_at_us = submission.accepted_at_us
+    achieved_at_us = submission.achieved_at_us
     if previous is not None:
-        # Keep the write timestamp strictly increasing per player even if clocks
-        # of two workers disagree, so Cassandra's last-write-wins keeps the newest.
+        # Keep the write timestamp strictly increasing per player even if two
+        # workers' clocks disagree, so Cassandra's last-write-wins keeps the newest.
         updated_at_us = max(updated_at_us, previous.updated_at_us + 1)
-    return PlayerScore(score=submission.score, reached_at_us=submission.accepted_at_us, updated_at_us=updated_at_us)
+        achieved_at_us = max(achieved_at_us, previous.achieved_at_us)
+    return SeasonScore(score=score, reached_at_us=submission.achieved_at_us,
+                       achieved_at_us=achieved_at_us, updated_at_us=updated_at_us)
 
 
 def competition_ranks(scores: Iterable[int], offset: int = 0, first_rank: int = 1) -> Iterator[int]:

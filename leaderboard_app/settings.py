@@ -13,10 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from leaderboard_app.auth import ApiKeys
+
 T = TypeVar("T")
 
-#: The Kafka topic that every accepted submission is produced to.
+#: The Kafka topic that every accepted submission (and player deletion) is produced to.
 SCORE_UPDATES_TOPIC = "score_updates"
+#: The Kafka topic that game rule changes go through.
+GAME_RULE_UPDATES_TOPIC = "game_rule_updates"
 
 
 class SettingsError(ValueError):
@@ -34,6 +38,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise ValueError("must be greater than 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("must be 0 or more")
     return value
 
 
@@ -73,6 +84,12 @@ class Settings:
     cassandra_password: str = field(default="", repr=False)
     #: Seconds POST /score waits for Kafka's acknowledgement before answering 503.
     kafka_ack_timeout: float = 10.0
+    #: Seconds after a season closed during which late submissions are still accepted.
+    season_grace: float = 600.0
+    #: Seconds added to the wall clock (tests cross season boundaries with it).
+    clock_offset: float = 0.0
+    #: LEADERBOARD_READ_KEYS, LEADERBOARD_WRITE_KEYS, LEADERBOARD_ADMIN_KEYS (see ``auth``).
+    api_keys: ApiKeys = field(default_factory=ApiKeys, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +115,9 @@ class Settings:
             cassandra_username=_read(env, "CASSANDRA_USERNAME", "", str),
             cassandra_password=_read(env, "CASSANDRA_PASSWORD", "", str),
             kafka_ack_timeout=_read(env, "LEADERBOARD_KAFKA_TIMEOUT", "10", _positive_float),
+            season_grace=_read(env, "LEADERBOARD_SEASON_GRACE", "600", _non_negative_float),
+            clock_offset=_read(env, "LEADERBOARD_CLOCK_OFFSET", "0", float),
+            api_keys=ApiKeys.from_env(env),
         )
 
 

@@ -1,21 +1,27 @@
-"""The authoritative per-player state: a changelog-backed Faust table."""
+"""The authoritative state: changelog-backed Faust tables."""
 
 from __future__ import annotations
 
 import faust
 
-from leaderboard_app.models import PlayerScore
-
 
 def player_scores_table(app: faust.App) -> faust.Table:
-    """Declare ``player_scores``: ``models.player_key`` -> ``PlayerScore``.
-
-    Keys are raw bytes (the app's default key serializer is ``raw``).
-    """
+    """Declare ``player_scores``: ``models.player_key`` -> ``PlayerState.to_bytes()``."""
     return app.Table(
         "player_scores",
         key_type=bytes,
-        value_type=PlayerScore,
+        value_type=bytes,
         partitions=app.conf.topic_partitions,
-        help="Each player's current score per game, keyed by (gameId, userId).",
+        help="Each player's recent season scores and profile per game, keyed by (gameId, userId).",
+    )
+
+
+def game_rules_table(app: faust.App) -> faust.GlobalTable:
+    """Declare ``game_rules``: gameId (UTF-8) -> ``GameRules.to_bytes()``, on every worker."""
+    return app.GlobalTable(
+        "game_rules",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=1,
+        help="Each game's order, operator and reset, read by every worker's web views.",
     )

@@ -1,13 +1,21 @@
-"""Cassandra: the durable record of every player's current score.
+"""Cassandra: the durable record of rules, season scores and every submission.
 
-Writes happen behind Redis: the agent hands each new state to
-:meth:`CassandraScoreArchive.record`, which only files it and returns, and a
-background task writes what is pending. So a slow or absent Cassandra never
-holds back the Redis index; it only lets the pending set grow. Pending states are
-coalesced per player (only the newest matters: rows are upserts of absolute
-values), so that set is bounded by the number of players who changed, not by the
-number of events. Each upsert carries ``USING TIMESTAMP`` = the state's
-``updated_at_us``, so a replayed older state can never overwrite a newer one.
+Writes happen behind Redis: the agent hands each change to
+:class:`CassandraArchive` (``record_*`` methods only file it and return) and a
+background task writes what is pending, so a slow or absent Cassandra never
+holds back the Redis index. Season scores are coalesced per player and season
+(only the newest matters: rows are upserts of absolute values); history rows and
+deletions are kept in order. Every statement carries ``USING TIMESTAMP`` from
+the event, so a replayed older state never overwrites a newer one and a
+deletion wins over every write of the player that came before it.
+
+Tables (partitions stay bounded: one per player and season, and one per player
+and month of history):
+
+    games           (game_id) -> ranking_order, operator, reset
+    season_scores   ((game_id, season, user_id)) -> score, reached_at, updated_at
+    score_history   ((game_id, user_id, month), achieved_at, accepted_at_us) -> score, season
+    history_months  ((game_id, user_id), month)
 
 cassandra-driver calls back on its own threads; this module is the only place
 that bridges its futures into asyncio.
@@ -17,39 +25,75 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
-from cassandra.query import PreparedStatement
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import PreparedStatement
 from mode import Service
 
 from leaderboard_app.errors import BackendUnavailable
-from leaderboard_app.models import PlayerScore
+from leaderboard_app.models import GameRules, SeasonScore
 from leaderboard_app.settings import Settings
-
-PLAYER_SCORES_TABLE = "player_scores"
 
 _SCHEMA = (
     "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
     "{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}",
-    # One partition per player: a game with millions of players must not be one
-    # unbounded partition.
-    "CREATE TABLE IF NOT EXISTS {ks}.player_scores ("
-    " game_id text, user_id text, score bigint, reached_at timestamp, updated_at timestamp,"
-    " PRIMARY KEY ((game_id, user_id)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.games ("
+    " game_id text PRIMARY KEY, ranking_order text, operator text, reset text, updated_at timestamp)",
+    "CREATE TABLE IF NOT EXISTS {ks}.season_scores ("
+    " game_id text, season text, user_id text, score bigint, reached_at timestamp, updated_at timestamp,"
+    " PRIMARY KEY ((game_id, season, user_id)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.score_history ("
+    " game_id text, user_id text, month text, achieved_at timestamp, accepted_at_us bigint, score bigint,"
+    " season text, PRIMARY KEY ((game_id, user_id, month), achieved_at, accepted_at_us))"
+    " WITH CLUSTERING ORDER BY (achieved_at DESC, accepted_at_us DESC)",
+    "CREATE TABLE IF NOT EXISTS {ks}.history_months ("
+    " game_id text, user_id text, month text, PRIMARY KEY ((game_id, user_id), month))"
+    " WITH CLUSTERING ORDER BY (month DESC)",
 )
 
-_UPSERT = (
-    "INSERT INTO {ks}.player_scores (game_id, user_id, score, reached_at, updated_at)"
-    " VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?"
-)
+_STATEMENTS = {
+    "rules": "INSERT INTO {ks}.games (game_id, ranking_order, operator, reset, updated_at)"
+             " VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "score": "INSERT INTO {ks}.season_scores (game_id, season, user_id, score, reached_at, updated_at)"
+             " VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "history": "INSERT INTO {ks}.score_history (game_id, user_id, month, achieved_at, accepted_at_us, score, season)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "month": "INSERT INTO {ks}.history_months (game_id, user_id, month) VALUES (?, ?, ?) USING TIMESTAMP ?",
+    "delete_score": "DELETE FROM {ks}.season_scores USING TIMESTAMP ? WHERE game_id = ? AND season = ? AND user_id = ?",
+    "delete_history": "DELETE FROM {ks}.score_history USING TIMESTAMP ? WHERE game_id = ? AND user_id = ? AND month = ?",
+    "delete_months": "DELETE FROM {ks}.history_months USING TIMESTAMP ? WHERE game_id = ? AND user_id = ?",
+    "months": "SELECT month FROM {ks}.history_months WHERE game_id = ? AND user_id = ?",
+    "history_page": "SELECT achieved_at, score, season FROM {ks}.score_history"
+                    " WHERE game_id = ? AND user_id = ? AND month = ? LIMIT ?",
+    "season_score": "SELECT score FROM {ks}.season_scores WHERE game_id = ? AND season = ? AND user_id = ?",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One submission of a player, as /history returns it."""
+
+    score: int
+    achieved_at: datetime
+    season: str
+
+    def as_json(self) -> dict[str, Any]:
+        stamp = self.achieved_at.replace(tzinfo=timezone.utc).isoformat(timespec="milliseconds")
+        return {"score": self.score, "achievedAt": stamp.replace("+00:00", "Z"), "season": self.season}
 
 
 def _utc(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+
+
+def _month(us: int) -> str:
+    return _utc(us).strftime("%Y-%m")
 
 
 def _await_response(response: ResponseFuture) -> asyncio.Future[Any]:
@@ -68,10 +112,14 @@ def _await_response(response: ResponseFuture) -> asyncio.Future[Any]:
     return future
 
 
-class CassandraScoreArchive(Service):
-    """Keeps Cassandra's ``player_scores`` equal to the table, behind Redis."""
+#: One pending write: a statement name and its parameters, or a deletion.
+_Write = tuple[str, tuple[Any, ...]]
 
-    #: Upserts in flight at once.
+
+class CassandraArchive(Service):
+    """Keeps Cassandra equal to the tables, behind Redis."""
+
+    #: Statements in flight at once.
     concurrency = 128
     #: Longest pause between attempts while Cassandra is unreachable.
     max_retry_delay = 10.0
@@ -79,33 +127,86 @@ class CassandraScoreArchive(Service):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         self._settings = settings
-        self._pending: dict[tuple[str, str], PlayerScore] = {}
+        self._scores: dict[tuple[str, str, str], _Write] = {}
+        self._ordered: list[_Write] = []
         self._wakeup = asyncio.Event()
         self._cluster: Cluster | None = None
         self._session: Session | None = None
-        self._upsert: PreparedStatement | None = None
+        self._prepared: dict[str, PreparedStatement] = {}
         self.last_error: str | None = "not connected yet"
         super().__init__(**kwargs)
 
-    def record(self, game_id: str, user_id: str, state: PlayerScore) -> None:
-        """File the player's new state for writing; never blocks."""
-        self._pending[(game_id, user_id)] = state
+    # -- what the agents file -------------------------------------------------
+
+    def record_score(self, game_id: str, season: str, user_id: str, state: SeasonScore) -> None:
+        """File a player's new season score; never blocks."""
+        self._scores[(game_id, season, user_id)] = ("score", (
+            game_id, season, user_id, state.score, _utc(state.reached_at_us), _utc(state.updated_at_us),
+            state.updated_at_us))
+        self._wakeup.set()
+
+    def record_submission(self, game_id: str, user_id: str, score: int, season: str,
+                          achieved_at_us: int, accepted_at_us: int) -> None:
+        """File one history row; never blocks."""
+        month = _month(achieved_at_us)
+        self._ordered.append(("history", (game_id, user_id, month, _utc(achieved_at_us), accepted_at_us, score,
+                                          season, accepted_at_us)))
+        self._ordered.append(("month", (game_id, user_id, month, accepted_at_us)))
+        self._wakeup.set()
+
+    def record_rules(self, game_id: str, rules: GameRules, at_us: int) -> None:
+        self._ordered.append(("rules", (game_id, rules.order, rules.operator, rules.reset, _utc(at_us), at_us)))
+        self._wakeup.set()
+
+    def record_deletion(self, game_id: str, user_id: str, seasons: Sequence[str], at_us: int) -> None:
+        """File the erasure of a player from a game: scores of ``seasons`` and all history."""
+        for key in [key for key in self._scores if key[0] == game_id and key[2] == user_id]:
+            del self._scores[key]
+        self._ordered.extend(("delete_score", (at_us, game_id, season, user_id)) for season in seasons)
+        self._ordered.append(("delete_player_history", (game_id, user_id, at_us)))
         self._wakeup.set()
 
     @property
     def pending_count(self) -> int:
-        return len(self._pending)
+        return len(self._scores) + len(self._ordered)
+
+    # -- reads ------------------------------------------------------------------
+
+    async def history(self, game_id: str, user_id: str, limit: int) -> list[HistoryEntry]:
+        """Return the player's newest ``limit`` submissions, newest first."""
+        try:
+            months = [row.month for row in await self._execute("months", (game_id, user_id))]
+            entries: list[HistoryEntry] = []
+            for month in months:
+                rows = await self._execute("history_page", (game_id, user_id, month, limit - len(entries)))
+                entries.extend(HistoryEntry(row.score, row.achieved_at, row.season) for row in rows)
+                if len(entries) >= limit:
+                    break
+            return entries
+        except BackendUnavailable:
+            raise
+        except Exception as exc:  # the driver raises many unrelated types
+            raise BackendUnavailable(f"cassandra: {exc or type(exc).__name__}") from exc
 
     async def check(self) -> None:
         """Raise BackendUnavailable unless Cassandra answers a query now."""
-        if self._session is None:
-            raise BackendUnavailable(f"cassandra: {self.last_error}")
+        session = self._require_session()
         try:
             await asyncio.wait_for(
-                _await_response(self._session.execute_async("SELECT release_version FROM system.local")), 2.0
-            )
+                _await_response(session.execute_async("SELECT release_version FROM system.local")), 2.0)
         except Exception as exc:  # the driver raises many unrelated types
             raise BackendUnavailable(f"cassandra: {exc or type(exc).__name__}") from exc
+
+    def _require_session(self) -> Session:
+        if self._session is None:
+            raise BackendUnavailable(f"cassandra: {self.last_error}")
+        return self._session
+
+    async def _execute(self, name: str, params: tuple[Any, ...]) -> Any:
+        session = self._require_session()
+        return await _await_response(session.execute_async(self._prepared[name], params))
+
+    # -- lifecycle and the writer ----------------------------------------------
 
     async def on_start(self) -> None:
         # The driver logs a traceback at ERROR for every failed connection
@@ -124,7 +225,7 @@ class CassandraScoreArchive(Service):
             try:
                 if self._session is None:
                     await self._connect()
-                if not self._pending:
+                if not self.pending_count:
                     await self._wakeup.wait()
                     self._wakeup.clear()
                     continue
@@ -134,20 +235,18 @@ class CassandraScoreArchive(Service):
                 raise
             except Exception as exc:  # keep the writer alive whatever the driver raises
                 self.last_error = str(exc) or type(exc).__name__
-                self.log.warning(
-                    "cassandra unavailable (%s); %d pending; retrying in %.1fs",
-                    self.last_error, len(self._pending), delay,
-                )
+                self.log.warning("cassandra unavailable (%s); %d pending; retrying in %.1fs",
+                                 self.last_error, self.pending_count, delay)
                 await self.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        self._cluster, self._session, self._upsert = await loop.run_in_executor(None, self._connect_blocking)
+        self._cluster, self._session, self._prepared = await loop.run_in_executor(None, self._connect_blocking)
         self.last_error = None
-        self.log.info("cassandra connected; %d pending writes", len(self._pending))
+        self.log.info("cassandra connected; %d pending writes", self.pending_count)
 
-    def _connect_blocking(self) -> tuple[Cluster, Session, PreparedStatement]:
+    def _connect_blocking(self) -> tuple[Cluster, Session, dict[str, PreparedStatement]]:
         settings = self._settings
         auth = None
         if settings.cassandra_username:
@@ -157,40 +256,50 @@ class CassandraScoreArchive(Service):
             request_timeout=self.request_timeout,
         )
         cluster = Cluster(
-            list(settings.cassandra_contact_points),
-            port=settings.cassandra_port,
-            auth_provider=auth,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            connect_timeout=5,
+            list(settings.cassandra_contact_points), port=settings.cassandra_port, auth_provider=auth,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=5,
         )
         try:
             session = cluster.connect()
             keyspace = settings.cassandra_keyspace
             for statement in _SCHEMA:
                 session.execute(statement.format(ks=keyspace, rf=settings.cassandra_replication_factor))
-            return cluster, session, session.prepare(_UPSERT.format(ks=keyspace))
+            prepared = {name: session.prepare(cql.format(ks=keyspace)) for name, cql in _STATEMENTS.items()}
+            return cluster, session, prepared
         except BaseException:
             cluster.shutdown()
             raise
 
     async def _write_pending(self) -> None:
-        batch, self._pending = self._pending, {}
-        items = list(batch.items())
-        for start in range(0, len(items), self.concurrency):
-            chunk = items[start:start + self.concurrency]
-            results = await asyncio.gather(*(self._upsert_one(*item) for item in chunk), return_exceptions=True)
+        scores, self._scores = self._scores, {}
+        ordered, self._ordered = self._ordered, []
+        # Ordered writes first: a deletion filed before a player's next score is
+        # outranked by that score's later timestamp whichever lands first.
+        writes: list[tuple[tuple[str, str, str] | None, _Write]] = [(None, write) for write in ordered]
+        writes.extend(scores.items())
+        for start in range(0, len(writes), self.concurrency):
+            chunk = writes[start:start + self.concurrency]
+            results = await asyncio.gather(*(self._write(write) for _, write in chunk), return_exceptions=True)
             errors = [result for result in results if isinstance(result, Exception)]
             if errors:
                 unwritten = [item for item, result in zip(chunk, results) if isinstance(result, Exception)]
-                # Put back what was not written, unless a newer state arrived meanwhile.
-                for key, state in unwritten + items[start + len(chunk):]:
-                    self._pending.setdefault(key, state)
+                self._put_back(unwritten + writes[start + len(chunk):])
                 raise errors[0]
 
-    async def _upsert_one(self, key: tuple[str, str], state: PlayerScore) -> None:
-        assert self._session is not None
-        game_id, user_id = key
-        reached_at, updated_at = _utc(state.reached_at_us), _utc(state.updated_at_us)
-        await _await_response(self._session.execute_async(
-            self._upsert, (game_id, user_id, state.score, reached_at, updated_at, state.updated_at_us)
-        ))
+    def _put_back(self, writes: list[tuple[tuple[str, str, str] | None, _Write]]) -> None:
+        ordered = [write for key, write in writes if key is None]
+        self._ordered[:0] = ordered
+        for key, write in writes:
+            if key is not None:
+                self._scores.setdefault(key, write)  # unless a newer state arrived meanwhile
+
+    async def _write(self, write: _Write) -> None:
+        name, params = write
+        if name == "delete_player_history":
+            game_id, user_id, at_us = params
+            months = [row.month for row in await self._execute("months", (game_id, user_id))]
+            await asyncio.gather(*(self._execute("delete_history", (at_us, game_id, user_id, month))
+                                   for month in months))
+            await self._execute("delete_months", (at_us, game_id, user_id))
+            return
+        await self._execute(name, params)

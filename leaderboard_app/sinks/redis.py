@@ -1,21 +1,25 @@
-"""Redis sorted sets: the query index of every game.
+"""Redis: the query index of every game and season.
 
-Key schema (both keys of a game share one Cluster hash tag, so one script can
-touch both):
+Key schema. All keys of one game share a Cluster hash tag ``{<game>}``, so one
+script may touch any of them; ``<game>`` is the game id's UTF-8 in unpadded
+base64url, so two games never share a key and no id can inject ``{``, ``}``,
+``*`` or ``:``. Season ids (``all``, ``2026-11-26``, ``2026-W48``, ``2026-11``)
+are plain ASCII.
 
-    lb:{<game>}:scores    sorted set; member = 16 hex digits of tie-break + userId,
-                          score = the player's score
-    lb:{<game>}:members   hash; userId -> that player's current member in :scores
+    lb:{<game>}:<season>:scores   sorted set; member = 16 hex digits of tie-break + userId
+    lb:{<game>}:<season>:members  hash userId -> that player's member in :scores
+    lb:{<game>}:seasons           sorted set season -> last activity (microseconds)
+    lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
+    lb:games                      sorted set gameId -> last activity (GET /games)
+    lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
+    lb:applied:<appId>            hash partition -> next offset to apply (lag)
+    lb:reply:<token>              list: the agent's answer to a waiting request
 
-``<game>`` is the game id's UTF-8 in unpadded base64url: two games never share a
-key, and no id can put ``{``, ``}``, ``*`` or ``:`` into one.
-
-Ranks are 1-based in the API and 0-based in Redis. Ranking is competition
-ranking: rank = 1 + the number of players with a strictly better score (ZCOUNT),
-so equal scores share a rank. Among equal scores the member's prefix orders
-players: it is ``2**64 - 1 - reached_at_us`` in hex, and ZREVRANGE reverses member
-order too, so whoever reached the score first is listed first.
-
+Ranks are 1-based in the API, 0-based in Redis. Competition ranking: rank = 1 +
+the number of players with a strictly better score (ZCOUNT), so equal scores
+share a rank. Among equal scores the member prefix orders players: it encodes
+when the score was reached, inverted for "desc" games because ZREVRANGE reverses
+member order too, so whoever reached the score first is listed first.
 Scores are exact: every integer up to 2**53 - 1 is exact in Redis' doubles.
 """
 
@@ -23,62 +27,200 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from mode import Service
 from redis.exceptions import RedisError
 
 from leaderboard_app.errors import BackendUnavailable
-from leaderboard_app.models import PlayerScore
+from leaderboard_app.models import SeasonScore
 from leaderboard_app.scoring import competition_ranks
 
 KEY_PREFIX = "lb"
+GAMES_KEY = f"{KEY_PREFIX}:games"
 TIEBREAK_DIGITS = 16
 _TIEBREAK_MAX = 2**64 - 1
+#: How long an answer for a waiting request is kept (seconds).
+REPLY_TTL = 60
 
-#: Replace the player's member (its tie-break may have changed) in one atomic step.
-#: KEYS: scores, members. ARGV: userId, member, score.
+# Every read script takes KEYS = scores, members, profiles and returns, per
+# player, its member, score and profile (false when it has none).
+
+#: KEYS: scores, members, seasons. ARGV: userId, member, score, season, activity.
 _RANK_MEMBER = """
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 if old and old ~= ARGV[2] then redis.call('ZREM', KEYS[1], old) end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], 'GT', ARGV[5], ARGV[4])
 return 1
 """
 
-#: A player's score and the number of players strictly better, or nil.
-#: KEYS: scores, members. ARGV: userId.
-_RANK_FOR = """
-local member = redis.call('HGET', KEYS[2], ARGV[1])
+#: KEYS: profiles, then scores/members pairs of every season. ARGV: userId.
+_REMOVE_PLAYER = """
+for i = 2, #KEYS, 2 do
+  local member = redis.call('HGET', KEYS[i + 1], ARGV[1])
+  if member then
+    redis.call('ZREM', KEYS[i], member)
+    redis.call('HDEL', KEYS[i + 1], ARGV[1])
+  end
+end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+
+_HELPERS = """
+local function better_than(score)
+  if ARGV[1] == 'asc' then return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. score) end
+  return redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf')
+end
+local function range(first, last)
+  if ARGV[1] == 'asc' then return redis.call('ZRANGE', KEYS[1], first, last, 'WITHSCORES') end
+  return redis.call('ZREVRANGE', KEYS[1], first, last, 'WITHSCORES')
+end
+local function with_profiles(entries)
+  local out = {}
+  for i = 1, #entries, 2 do
+    out[#out + 1] = entries[i]
+    out[#out + 1] = entries[i + 1]
+    out[#out + 1] = redis.call('HGET', KEYS[3], string.sub(entries[i], 17))
+  end
+  return out
+end
+"""
+
+#: ARGV: order, offset, count. Returns {better-than-first, entries...}.
+_TOP = _HELPERS + """
+local entries = range(tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
+if #entries == 0 then return {0} end
+return {better_than(entries[2]), with_profiles(entries)}
+"""
+
+#: ARGV: order, userId, n. Returns nil, or {start index, better-than-first, entries...}.
+_AROUND = _HELPERS + """
+local member = redis.call('HGET', KEYS[2], ARGV[2])
+if not member then return nil end
+local index
+if ARGV[1] == 'asc' then index = redis.call('ZRANK', KEYS[1], member)
+else index = redis.call('ZREVRANK', KEYS[1], member) end
+if not index then return nil end
+local n = tonumber(ARGV[3])
+local first = math.max(0, index - n)
+local entries = range(first, index + n)
+return {first, better_than(entries[2]), with_profiles(entries)}
+"""
+
+#: ARGV: order, userIds... Returns {member, score, profile, better}... for players with a score.
+_RANKS = _HELPERS + """
+local out = {}
+for i = 2, #ARGV do
+  local member = redis.call('HGET', KEYS[2], ARGV[i])
+  local score = member and redis.call('ZSCORE', KEYS[1], member)
+  if score then
+    out[#out + 1] = member
+    out[#out + 1] = score
+    out[#out + 1] = redis.call('HGET', KEYS[3], ARGV[i])
+    out[#out + 1] = better_than(score)
+  end
+end
+return out
+"""
+
+#: ARGV: order, userId. Returns nil, or {member, score, profile, better, worse, total,
+#: [next member, next score, next profile, better-than-next]}.
+_RANK_FOR = _HELPERS + """
+local member = redis.call('HGET', KEYS[2], ARGV[2])
 if not member then return nil end
 local score = redis.call('ZSCORE', KEYS[1], member)
 if not score then return nil end
-return {score, redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf')}
+local better = better_than(score)
+local total = redis.call('ZCARD', KEYS[1])
+local tied = redis.call('ZCOUNT', KEYS[1], score, score)
+local out = {member, score, redis.call('HGET', KEYS[3], ARGV[2]), better, total - better - tied, total}
+if better > 0 then
+  local above = with_profiles(range(better - 1, better - 1))
+  for i = 1, 3 do out[#out + 1] = above[i] end
+  out[#out + 1] = better_than(above[2])
+end
+return out
 """
 
 
 @dataclass(frozen=True, slots=True)
 class RankedPlayer:
-    """A player's place in one game."""
+    """A player's place in one game and season."""
 
     user_id: str
     score: int
     rank: int
+    display_name: str | None = None
+    metadata: dict[str, Any] | None = None
 
-    def as_json(self) -> dict[str, object]:
-        return {"userId": self.user_id, "score": self.score, "rank": self.rank}
+    def as_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"userId": self.user_id, "score": self.score, "rank": self.rank}
+        if self.display_name is not None:
+            entry["displayName"] = self.display_name
+        if self.metadata is not None:
+            entry["metadata"] = self.metadata
+        return entry
 
 
-def game_keys(game_id: str) -> tuple[str, str]:
-    """Return the (scores, members) keys of a game."""
-    tag = base64.urlsafe_b64encode(game_id.encode("utf-8")).rstrip(b"=").decode("ascii")
-    return f"{KEY_PREFIX}:{{{tag}}}:scores", f"{KEY_PREFIX}:{{{tag}}}:members"
+@dataclass(frozen=True, slots=True)
+class PlayerStanding:
+    """A player's rank with the figures /rank reports around it."""
+
+    player: RankedPlayer
+    total: int
+    worse: int
+    next: RankedPlayer | None
+
+    @property
+    def percentile(self) -> float:
+        """The share of players with a strictly worse score, in percent."""
+        return round(100.0 * self.worse / self.total, 2) if self.total else 0.0
 
 
-def encode_member(user_id: str, reached_at_us: int) -> bytes:
+def _tag(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+def game_prefix(game_id: str) -> str:
+    return f"{KEY_PREFIX}:{{{_tag(game_id)}}}"
+
+
+def season_keys(game_id: str, season: str) -> tuple[str, str]:
+    """Return the (scores, members) keys of a game's season."""
+    prefix = game_prefix(game_id)
+    return f"{prefix}:{season}:scores", f"{prefix}:{season}:members"
+
+
+def seasons_key(game_id: str) -> str:
+    return f"{game_prefix(game_id)}:seasons"
+
+
+def profiles_key(game_id: str) -> str:
+    return f"{game_prefix(game_id)}:profiles"
+
+
+def user_games_key(user_id: str) -> str:
+    return f"{KEY_PREFIX}:user:{{{_tag(user_id)}}}:games"
+
+
+def reply_key(token: str) -> str:
+    return f"{KEY_PREFIX}:reply:{token}"
+
+
+def applied_offsets_key(app_id: str) -> str:
+    return f"{KEY_PREFIX}:applied:{app_id}"
+
+
+def encode_member(user_id: str, reached_at_us: int, order: str = "desc") -> bytes:
     """Return the sorted-set member of a player who reached their score at ``reached_at_us``."""
-    return b"%016x" % (_TIEBREAK_MAX - reached_at_us) + user_id.encode("utf-8")
+    tiebreak = reached_at_us if order == "asc" else _TIEBREAK_MAX - reached_at_us
+    return b"%016x" % tiebreak + user_id.encode("utf-8")
 
 
 def decode_member(member: bytes) -> str:
@@ -91,14 +233,43 @@ def _exact_int(score: float | bytes) -> int:
     return int(float(score))
 
 
+def _player(member: bytes, score: bytes, profile: bytes | None, rank: int) -> RankedPlayer:
+    details = orjson.loads(profile) if profile else {}
+    return RankedPlayer(
+        user_id=decode_member(member), score=_exact_int(score), rank=rank,
+        display_name=details.get("displayName"), metadata=details.get("metadata"),
+    )
+
+
+def _page(entries: Sequence[Any], offset: int, first_rank: int) -> list[RankedPlayer]:
+    triples = [entries[i:i + 3] for i in range(0, len(entries), 3)]
+    scores = [_exact_int(score) for _, score, _ in triples]
+    ranks = competition_ranks(scores, offset=offset, first_rank=first_rank)
+    return [_player(member, score, profile, rank) for (member, score, profile), rank in zip(triples, ranks)]
+
+
+@dataclass
+class PlayerWrite:
+    """What one applied event changes in Redis; built by the agent."""
+
+    game_id: str
+    user_id: str
+    activity_us: int
+    season: str | None = None
+    state: SeasonScore | None = None
+    order: str = "desc"
+    profile: dict[str, Any] | None = None
+
+
 class RedisLeaderboard(Service):
     """Writes players' scores to, and answers rankings from, Redis."""
 
     #: Longest pause between retries of a failed write.
     max_retry_delay = 5.0
 
-    def __init__(self, redis_url: str, **kwargs: object) -> None:
+    def __init__(self, redis_url: str, app_id: str, **kwargs: Any) -> None:
         self._redis_url = redis_url
+        self._applied_key = applied_offsets_key(app_id)
         self._client: aioredis.Redis | None = None
         super().__init__(**kwargs)
 
@@ -111,11 +282,14 @@ class RedisLeaderboard(Service):
     async def on_start(self) -> None:
         # redis-py connects lazily: a Redis that is down at start-up shows in
         # /ready and stalls the agent's writes, but does not stop the worker.
-        self._client = aioredis.Redis.from_url(
-            self._redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+        client = self._client = aioredis.Redis.from_url(
+            self._redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
         )
-        self._rank_member = self._client.register_script(_RANK_MEMBER)
-        self._rank_for = self._client.register_script(_RANK_FOR)
+        self._scripts = {
+            name: client.register_script(source)
+            for name, source in (("rank_member", _RANK_MEMBER), ("remove", _REMOVE_PLAYER), ("top", _TOP),
+                                 ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR))
+        }
 
     async def on_stop(self) -> None:
         if self._client is not None:
@@ -124,57 +298,177 @@ class RedisLeaderboard(Service):
 
     async def ping(self) -> None:
         """Raise BackendUnavailable unless Redis answers."""
-        try:
-            await self.client.ping()
-        except RedisError as exc:
-            raise BackendUnavailable(f"redis: {exc}") from exc
+        await self._read(self.client.ping())
 
-    async def rank_member(self, game_id: str, user_id: str, state: PlayerScore) -> None:
-        """Store the player's absolute state; retry until Redis takes it.
+    # -- writes (the agent) ---------------------------------------------------
 
-        The write is idempotent (the same state gives the same member and score),
-        so retrying after an unclear failure, or replaying an event, is harmless.
-        Retrying instead of raising keeps the event unacknowledged in Kafka while
-        Redis is down: nothing is lost, the agent just waits.
+    async def apply(self, write: PlayerWrite, partition: int, next_offset: int) -> None:
+        """Store what one event changed, and that the partition is applied up to ``next_offset``.
+
+        Every command writes absolute values, so retrying after an unclear
+        failure, or replaying the event, is harmless. Retrying instead of raising
+        keeps the event unacknowledged in Kafka while Redis is down: nothing is
+        lost, the agent waits.
         """
-        keys = game_keys(game_id)
-        args = (user_id, encode_member(user_id, state.reached_at_us), state.score)
+        await self._retrying(lambda pipe: self._queue_apply(pipe, write, partition, next_offset))
+
+    async def _queue_apply(self, pipe: Any, write: PlayerWrite, partition: int, next_offset: int) -> None:
+        if write.state is not None and write.season is not None:
+            scores, members = season_keys(write.game_id, write.season)
+            member = encode_member(write.user_id, write.state.reached_at_us, write.order)
+            await self._scripts["rank_member"](
+                keys=(scores, members, seasons_key(write.game_id)),
+                args=(write.user_id, member, write.state.score, write.season, write.activity_us),
+                client=pipe,
+            )
+        if write.profile is not None:
+            pipe.hset(profiles_key(write.game_id), write.user_id, orjson.dumps(write.profile))
+        pipe.zadd(GAMES_KEY, {write.game_id: write.activity_us}, gt=True)
+        pipe.sadd(user_games_key(write.user_id), write.game_id)
+        pipe.hset(self._applied_key, str(partition), next_offset)
+
+    async def remove_player(self, game_id: str, user_id: str, partition: int, next_offset: int) -> list[str]:
+        """Erase the player from every season of the game (and its profile); return the seasons."""
+        found = await self._retrying_read(lambda: self.client.zrange(seasons_key(game_id), 0, -1))
+        seasons = [season.decode("ascii") for season in found]
+        keys = [profiles_key(game_id)]
+        for season in seasons:
+            keys.extend(season_keys(game_id, season))
+
+        async def queue(pipe: Any) -> None:
+            await self._scripts["remove"](keys=keys, args=(user_id,), client=pipe)
+            pipe.srem(user_games_key(user_id), game_id)
+            pipe.hset(self._applied_key, str(partition), next_offset)
+
+        await self._retrying(queue)
+        return seasons
+
+    async def touch_game(self, game_id: str, at_us: int) -> None:
+        """List the game in GET /games (rules set before any score count as activity)."""
+
+        async def queue(pipe: Any) -> None:
+            pipe.zadd(GAMES_KEY, {game_id: at_us}, gt=True)
+
+        await self._retrying(queue)
+
+    async def mark_applied(self, partition: int, next_offset: int) -> None:
+        """Record progress for an event that changed nothing."""
+        async def queue(pipe: Any) -> None:
+            pipe.hset(self._applied_key, str(partition), next_offset)
+
+        await self._retrying(queue)
+
+    async def send_reply(self, token: str, answer: dict[str, Any]) -> None:
+        """Hand a waiting request (on any worker) the outcome of its event."""
+        key = reply_key(token)
+
+        async def queue(pipe: Any) -> None:
+            pipe.rpush(key, orjson.dumps(answer))
+            pipe.expire(key, REPLY_TTL)
+
+        await self._retrying(queue)
+
+    async def _retrying(self, queue: Any) -> None:
         delay = 0.1
         while True:
             try:
-                await self._rank_member(keys=keys, args=args)
+                async with self.client.pipeline(transaction=False) as pipe:
+                    await queue(pipe)
+                    await pipe.execute()
                 return
             except RedisError as exc:
-                if self.should_stop:
-                    raise
-                self.log.warning("redis write failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
+                delay = await self._pause_after(exc, delay)
 
-    async def rank_for(self, game_id: str, user_id: str) -> RankedPlayer | None:
-        """Return the player's rank and score, or None if they have no score."""
+    async def _retrying_read(self, read: Any) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                return await read()
+            except RedisError as exc:
+                delay = await self._pause_after(exc, delay)
+
+    async def _pause_after(self, exc: Exception, delay: float) -> float:
+        if self.should_stop:
+            raise exc
+        self.log.warning("redis write failed (%s); retrying in %.1fs", exc, delay)
+        await asyncio.sleep(delay)
+        return min(delay * 2, self.max_retry_delay)
+
+    # -- reads (the views) ----------------------------------------------------
+
+    async def _read(self, awaitable: Any) -> Any:
         try:
-            found = await self._rank_for(keys=game_keys(game_id), args=(user_id,))
+            return await awaitable
         except RedisError as exc:
             raise BackendUnavailable(f"redis: {exc}") from exc
+
+    def _read_keys(self, game_id: str, season: str) -> tuple[str, str, str]:
+        return (*season_keys(game_id, season), profiles_key(game_id))
+
+    async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0) -> list[RankedPlayer]:
+        """Return ``count`` players from ``offset`` (0-based), best first."""
+        found = await self._read(self._scripts["top"](
+            keys=self._read_keys(game_id, season), args=(order, offset, count)))
+        if len(found) < 2:
+            return []
+        better, entries = found
+        return _page(entries, offset, first_rank=better + 1)
+
+    async def around(self, game_id: str, season: str, order: str, user_id: str, n: int) -> list[RankedPlayer] | None:
+        """Return the player with up to ``n`` players above and below, or None if unranked."""
+        found = await self._read(self._scripts["around"](
+            keys=self._read_keys(game_id, season), args=(order, user_id, n)))
         if found is None:
             return None
-        score, better = found
-        return RankedPlayer(user_id=user_id, score=_exact_int(score), rank=int(better) + 1)
+        first, better, entries = found
+        return _page(entries, first, first_rank=better + 1)
 
-    async def top(self, game_id: str, count: int, offset: int = 0) -> list[RankedPlayer]:
-        """Return ``count`` players from ``offset`` (0-based), best first."""
-        scores_key, _ = game_keys(game_id)
-        try:
-            entries = await self.client.zrevrange(scores_key, offset, offset + count - 1, withscores=True)
-            first_rank = 1
-            if entries and offset:
-                first_rank = 1 + await self.client.zcount(scores_key, f"({_exact_int(entries[0][1])}", "+inf")
-        except RedisError as exc:
-            raise BackendUnavailable(f"redis: {exc}") from exc
-        scores = [_exact_int(score) for _, score in entries]
-        ranks = competition_ranks(scores, offset=offset, first_rank=first_rank)
-        return [
-            RankedPlayer(user_id=decode_member(member), score=score, rank=rank)
-            for (member, _), score, rank in zip(entries, scores, ranks)
-        ]
+    async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str]) -> list[RankedPlayer]:
+        """Return the ranks of those of ``user_ids`` who have a score, best first."""
+        found = await self._read(self._scripts["ranks"](
+            keys=self._read_keys(game_id, season), args=(order, *user_ids)))
+        rows = [found[i:i + 4] for i in range(0, len(found), 4)]
+        # Members sort like the ranking within equal scores (see the module docstring).
+        rows.sort(key=lambda row: (_exact_int(row[1]), row[0]), reverse=order != "asc")
+        return [_player(member, score, profile, better + 1) for member, score, profile, better in rows]
+
+    async def rank_for(self, game_id: str, season: str, order: str, user_id: str) -> PlayerStanding | None:
+        """Return the player's standing, or None if they have no score in that season."""
+        found = await self._read(self._scripts["rank_for"](
+            keys=self._read_keys(game_id, season), args=(order, user_id)))
+        if found is None:
+            return None
+        member, score, profile, better, worse, total = found[:6]
+        above = None
+        if len(found) > 6:
+            next_member, next_score, next_profile, next_better = found[6:10]
+            above = _player(next_member, next_score, next_profile, next_better + 1)
+        return PlayerStanding(player=_player(member, score, profile, better + 1), total=total, worse=worse,
+                              next=above)
+
+    async def total_members(self, game_id: str, season: str) -> int:
+        return await self._read(self.client.zcard(season_keys(game_id, season)[0]))
+
+    async def games(self, offset: int, limit: int) -> list[str]:
+        """Return game ids, most recently active first."""
+        ids = await self._read(self.client.zrevrange(GAMES_KEY, offset, offset + limit - 1))
+        return [game.decode("utf-8") for game in ids]
+
+    async def game_is_active(self, game_id: str) -> bool:
+        """Return whether any score of the game has been applied."""
+        return await self._read(self.client.zscore(GAMES_KEY, game_id)) is not None
+
+    async def games_of(self, user_id: str) -> list[str]:
+        members = await self._read(self.client.smembers(user_games_key(user_id)))
+        return sorted(game.decode("utf-8") for game in members)
+
+    async def applied_offsets(self) -> dict[int, int]:
+        offsets = await self._read(self.client.hgetall(self._applied_key))
+        return {int(partition): int(offset) for partition, offset in offsets.items()}
+
+    async def wait_reply(self, token: str, timeout: float) -> dict[str, Any] | None:
+        """Wait up to ``timeout`` seconds for the agent's answer to a request."""
+        if timeout <= 0:
+            return None
+        found = await self._read(self.client.blpop([reply_key(token)], timeout=timeout))
+        return None if found is None else orjson.loads(found[1])

@@ -1,18 +1,20 @@
-"""What every view shares: JSON responses, error translation, parameter parsing."""
+"""What every view shares: keys, JSON responses, error translation, parameter parsing."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import orjson
 from aiohttp import web
 from faust.web import Request, Response, View
 
+from leaderboard_app.auth import AuthError, Scope, authorize
 from leaderboard_app.errors import BackendUnavailable, InvalidInput, PayloadTooLarge
-from leaderboard_app.models import validate_id
+from leaderboard_app.models import GameRules, validate_id
+from leaderboard_app.seasons import parse_season, season_of
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -21,9 +23,15 @@ logger = logging.getLogger(__name__)
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
+SEASON_HEADER = "X-Leaderboard-Season"
+LAG_HEADER = "X-Leaderboard-Lag"
+
 
 class LeaderboardView(View):
-    """A faust View that speaks JSON and maps domain errors to status codes."""
+    """A faust View that checks keys, speaks JSON and maps domain errors to status codes."""
+
+    #: The scope a key needs for this endpoint; None for probes that stay open.
+    scope: ClassVar[Scope | None] = Scope.READ
 
     @property
     def leaderboard(self) -> LeaderboardApp:
@@ -31,15 +39,42 @@ class LeaderboardView(View):
 
     async def dispatch(self, request: Any) -> Any:
         try:
+            if self.scope is not None:
+                scope = self.scope_for(request.method)
+                authorize(self.leaderboard.settings.api_keys, scope, request.headers.get("Authorization"))
             return await super().dispatch(request)
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return self.json_response({"error": exc.message}, status=exc.status, headers=headers)
         except InvalidInput as exc:
             return self.error(400, str(exc))
         except BackendUnavailable as exc:
             return self.error(503, str(exc))
 
-    def json_response(self, value: Any, status: int = 200) -> Response:
+    def scope_for(self, method: str) -> Scope:
+        """Return the scope ``method`` needs on this endpoint (reads by default)."""
+        return cast(Scope, self.scope)
+
+    def json_response(self, value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """Serialize with orjson (exact integers, fast)."""
-        return self.bytes(orjson.dumps(value), content_type="application/json", status=status)
+        return self.bytes(orjson.dumps(value), content_type="application/json", status=status, headers=headers)
+
+    def read_response(self, value: Any, season: str | None = None) -> Response:
+        """Answer a read: JSON plus the index's lag and, for lists, the season."""
+        lag = self.leaderboard.lag_monitor.events_behind
+        headers = {LAG_HEADER: "unknown" if lag is None else str(lag)}
+        if season is not None:
+            headers[SEASON_HEADER] = season
+        return self.json_response(value, headers=headers)
+
+    def game_and_season(self, request: Request) -> tuple[str, GameRules, str]:
+        """Return the ``gameId`` query parameter, its rules and the season asked for (default: current)."""
+        game_id = query_game_id(request)
+        rules = self.leaderboard.rules_for(game_id)
+        text = query_value(request, "season")
+        if text is None:
+            return game_id, rules, season_of(rules.reset, self.leaderboard.clock.now_us())
+        return game_id, rules, parse_season(rules.reset, text)
 
 
 def query_value(request: Request, name: str) -> str | None:
@@ -66,6 +101,14 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     if not _DIGITS.fullmatch(value) or not low <= int(value) <= high:
         raise InvalidInput(name, f"must be an integer from {low} to {high}")
     return int(value)
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """Return a boolean query parameter: ``true`` or ``false``, absent means false."""
+    value = query_value(request, name)
+    if value not in (None, "true", "false"):
+        raise InvalidInput(name, "must be true or false")
+    return value == "true"
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -27,6 +27,8 @@ async def _status(check: Callable[[], Awaitable[None]]) -> str:
 
 @blueprint.route("/health", name="health")
 class HealthView(LeaderboardView):
+    scope = None  # probes stay open whatever keys are configured
+
     async def get(self, request: Request) -> Response:
         """Say the worker process is up."""
         return self.json_response({"status": "ok"})
@@ -34,11 +36,13 @@ class HealthView(LeaderboardView):
 
 @blueprint.route("/ready", name="ready")
 class ReadyView(LeaderboardView):
+    scope = None
+
     async def get(self, request: Request) -> Response:
         """Report each dependency's state and this worker's partitions; 503 unless ready."""
         app = self.leaderboard
         kafka, redis, cassandra = await asyncio.gather(
-            _status(app.kafka_health.check), _status(app.redis_leaderboard.ping), _status(app.score_archive.check)
+            _status(app.kafka_health.check), _status(app.redis_leaderboard.ping), _status(app.archive.check)
         )
         states = {"kafka": kafka, "redis": redis, "cassandra": cassandra}
         ready = all(states[name] == "ok" for name in REQUIRED)
@@ -46,6 +50,7 @@ class ReadyView(LeaderboardView):
             "status": "ready" if ready else "unavailable",
             **states,
             "partitions": app.assigned_partitions(),
-            "pendingCassandraWrites": app.score_archive.pending_count,
+            "pendingCassandraWrites": app.archive.pending_count,
+            "lag": app.lag_monitor.events_behind,
         }
         return self.json_response(body, status=200 if ready else 503)

@@ -1,13 +1,18 @@
-"""GET /topk and GET /rank/{userId}: rankings answered from Redis."""
+"""Reads answered from Redis: /topk, /around, /ranks, /rank; and /history from Cassandra."""
 
 from __future__ import annotations
 
 from faust.web import Blueprint, Request, Response
 
+from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import validate_id
-from leaderboard_app.web.base import LeaderboardView, query_game_id, query_int
+from leaderboard_app.web.base import LeaderboardView, query_game_id, query_int, query_value
 
 MAX_K = 1000
+MAX_OFFSET = 100_000
+MAX_AROUND = 100
+MAX_FRIENDS = 100
+MAX_HISTORY = 1000
 
 blueprint = Blueprint("queries")
 
@@ -15,21 +20,73 @@ blueprint = Blueprint("queries")
 @blueprint.route("/topk", name="topk")
 class TopView(LeaderboardView):
     async def get(self, request: Request) -> Response:
-        """Return the game's best ``k`` players, best first, with their ranks."""
-        game_id = query_game_id(request)
+        """Return ``k`` players from ``offset``, best first, with their ranks."""
+        game_id, rules, season = self.game_and_season(request)
         count = query_int(request, "k", default=10, low=1, high=MAX_K)
-        players = await self.leaderboard.redis_leaderboard.top(game_id, count)
-        return self.json_response([player.as_json() for player in players])
+        offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
+        players = await self.leaderboard.redis_leaderboard.top(game_id, season, rules.order, count, offset)
+        return self.read_response([player.as_json() for player in players], season)
 
 
 # aiohttp's default segment pattern excludes "{" and "}", which are valid in ids.
+@blueprint.route("/around/{userId:[^/]+}", name="around")
+class AroundView(LeaderboardView):
+    async def get(self, request: Request, userId: str) -> Response:  # noqa: N803 (route name)
+        """Return the player with ``n`` players above and ``n`` below."""
+        user_id = validate_id("userId", userId)
+        game_id, rules, season = self.game_and_season(request)
+        n = query_int(request, "n", default=5, low=1, high=MAX_AROUND)
+        players = await self.leaderboard.redis_leaderboard.around(game_id, season, rules.order, user_id, n)
+        if players is None:
+            raise self.NotFound("user not found")
+        return self.read_response([player.as_json() for player in players], season)
+
+
+@blueprint.route("/ranks", name="ranks")
+class RanksView(LeaderboardView):
+    async def get(self, request: Request) -> Response:
+        """Return the global ranks of the listed players who have a score, best first."""
+        game_id, rules, season = self.game_and_season(request)
+        text = query_value(request, "userIds")
+        if not text:
+            raise InvalidInput("userIds", f"is required: 1 to {MAX_FRIENDS} comma-separated user ids")
+        user_ids = list(dict.fromkeys(validate_id("userIds", user) for user in text.split(",")))
+        if len(user_ids) > MAX_FRIENDS:
+            raise InvalidInput("userIds", f"must list at most {MAX_FRIENDS} user ids")
+        players = await self.leaderboard.redis_leaderboard.ranks(game_id, season, rules.order, user_ids)
+        return self.read_response([player.as_json() for player in players], season)
+
+
 @blueprint.route("/rank/{userId:[^/]+}", name="rank")
 class RankView(LeaderboardView):
     async def get(self, request: Request, userId: str) -> Response:  # noqa: N803 (route name)
-        """Return the player's rank and score in the game."""
+        """Return the player's rank, score, the game's size, percentile and the next player up."""
+        user_id = validate_id("userId", userId)
+        game_id, rules, season = self.game_and_season(request)
+        standing = await self.leaderboard.redis_leaderboard.rank_for(game_id, season, rules.order, user_id)
+        if standing is None:
+            raise self.NotFound("user not found")
+        player = standing.player
+        above = standing.next
+        body = {
+            **player.as_json(),
+            "season": season,
+            "total": standing.total,
+            "percentile": standing.percentile,
+            "next": None if above is None else {
+                "userId": above.user_id, "score": above.score, "rank": above.rank,
+                "gap": abs(above.score - player.score),
+            },
+        }
+        return self.read_response(body)
+
+
+@blueprint.route("/history/{userId:[^/]+}", name="history")
+class HistoryView(LeaderboardView):
+    async def get(self, request: Request, userId: str) -> Response:  # noqa: N803 (route name)
+        """Return the player's submissions, newest first, from Cassandra."""
         user_id = validate_id("userId", userId)
         game_id = query_game_id(request)
-        player = await self.leaderboard.redis_leaderboard.rank_for(game_id, user_id)
-        if player is None:
-            raise self.NotFound("user not found")
-        return self.json_response({"userId": player.user_id, "rank": player.rank, "score": player.score})
+        limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)
+        entries = await self.leaderboard.archive.history(game_id, user_id, limit)
+        return self.read_response([entry.as_json() for entry in entries], "all")

@@ -191,6 +191,13 @@ def rank_of(client: httpx.Client, game_id: str, user_id: str) -> httpx.Response:
     return client.get(f"/rank/{quote(user_id, safe='')}", params={"gameId": game_id})
 
 
+def standing(response: httpx.Response) -> tuple[str, int, int]:
+    """The (userId, rank, score) of a /rank answer."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return body["userId"], body["rank"], body["score"]
+
+
 def wait_for_score(client: httpx.Client, game_id: str, user_id: str, score: int, timeout: float = 15.0) -> dict:
     """Poll /rank until the player shows ``score``; return the body."""
 

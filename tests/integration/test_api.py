@@ -18,7 +18,9 @@ def test_readme_curl_examples(api: httpx.Client, game: str) -> None:
     top = api.get("/topk", params={"gameId": game, "k": 10})
     assert (top.status_code, top.json()) == (200, [{"userId": "player1", "score": 2500, "rank": 1}])
     rank = api.get("/rank/player1", params={"gameId": game})
-    assert (rank.status_code, rank.json()) == (200, {"userId": "player1", "rank": 1, "score": 2500})
+    assert rank.status_code == 200
+    assert rank.json() == {"userId": "player1", "rank": 1, "score": 2500, "season": "all", "total": 1,
+                           "percentile": 0.0, "next": None}
 
 
 def test_health_and_ready_name_every_dependency(api: httpx.Client) -> None:

@@ -11,6 +11,7 @@ from tests.conftest import eventually
 from tests.integration.conftest import (
     SETTINGS,
     rank_of,
+    standing,
     same_partition_marker,
     submit,
     wait_for_score,
@@ -37,7 +38,7 @@ def test_a_players_score_is_their_best(api: httpx.Client, game: str) -> None:
     marker = same_partition_marker(game, "ann")
     submit(api, game, marker, 1)
     wait_for_score(api, game, marker, 1)
-    assert rank_of(api, game, "ann").json() == {"userId": "ann", "rank": 1, "score": 121}
+    assert standing(rank_of(api, game, "ann")) == ("ann", 1, 121)
 
 
 def test_equal_scores_share_a_rank_and_the_first_to_reach_it_leads(api: httpx.Client, game: str) -> None:
@@ -60,7 +61,7 @@ def test_equal_scores_share_a_rank_and_the_first_to_reach_it_leads(api: httpx.Cl
     ]
     assert [(e["userId"], e["score"], e["rank"]) for e in top(api, game)] == expected
     for user, score, rank in expected:
-        assert rank_of(api, game, user).json() == {"userId": user, "rank": rank, "score": score}
+        assert standing(rank_of(api, game, user)) == (user, rank, score)
 
 
 def test_games_never_see_each_others_players(api: httpx.Client, game: str) -> None:
@@ -103,7 +104,8 @@ def test_every_applied_score_reaches_cassandra(api: httpx.Client, game: str, cas
     submit(api, game, "durable", 20)
     submit(api, game, "other", 7)
     wait_for_score(api, game, "durable", 30)
-    query = f"SELECT score FROM {SETTINGS.cassandra_keyspace}.player_scores WHERE game_id = %s AND user_id = %s"
+    query = (f"SELECT score FROM {SETTINGS.cassandra_keyspace}.season_scores"
+             " WHERE game_id = %s AND season = 'all' AND user_id = %s")
 
     def stored(user: str, score: int) -> None:
         rows = list(cassandra.execute(query, (game, user)))

@@ -8,6 +8,7 @@ from tests.integration.conftest import (
     WorkerGroup,
     partition_of,
     rank_of,
+    standing,
     same_partition_marker,
     submit,
     wait_for_score,
@@ -30,7 +31,7 @@ def test_two_workers_split_the_partitions_and_both_answer(workers: WorkerGroup, 
         wait_for_scores(first, game, scores)
         for client in (first, second):
             for user, score in scores.items():
-                assert rank_of(client, game, user).json() == {"userId": user, "rank": 40 - score, "score": score}
+                assert standing(rank_of(client, game, user)) == (user, 40 - score, score)
             top = client.get("/topk", params={"gameId": game, "k": 3}).json()
             assert [e["userId"] for e in top] == ["u39", "u38", "u37"]
 

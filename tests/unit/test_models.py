@@ -4,34 +4,44 @@ import pytest
 from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import (
     MAX_ABS_SCORE,
+    GameRules,
+    PlayerDeletion,
+    PlayerState,
     ScoreSubmission,
-    decode_submission,
+    SeasonScore,
+    decode_update,
     parse_json_object,
-    parse_submission,
+    parse_rules,
+    parse_submission_fields,
     player_key,
 )
 
 
-def submission(**fields):
+def fields(**overrides):
     data = {"userId": "player1", "score": 2500, "gameId": "tetris"}
-    data.update(fields)
-    return parse_submission(data, accepted_at_us=1)
+    data.update(overrides)
+    return parse_submission_fields(data)
 
 
-def test_valid_submission_round_trips_through_the_topic_encoding():
-    parsed = submission(userId="a:b {x} 🎮", gameId="g")
-    assert decode_submission(parsed.to_bytes()) == parsed
+def test_submissions_round_trip_through_the_topic_encoding():
+    submission = ScoreSubmission(
+        game_id="g", user_id="a:b {x} 🎮", score=-5, accepted_at_us=10, achieved_at_us=9, season="2026-W48",
+        rules=GameRules("asc", "incr", "weekly"), display_name="Ann", metadata={"lvl": 3}, reply_to="t",
+    )
+    assert decode_update(submission.to_bytes()) == submission
+    deletion = PlayerDeletion(game_id="g", user_id="u", accepted_at_us=3, reply_to=None)
+    assert decode_update(deletion.to_bytes()) == deletion
 
 
 @pytest.mark.parametrize("score", [0, -5, MAX_ABS_SCORE, -MAX_ABS_SCORE])
 def test_integer_scores_in_range_are_kept_exactly(score):
-    assert submission(score=score).score == score
+    assert fields(score=score).score == score
 
 
 @pytest.mark.parametrize("score", ["10", True, False, 1.5, 10.0, None, MAX_ABS_SCORE + 1, -MAX_ABS_SCORE - 1, [1], {}])
 def test_non_integer_or_out_of_range_scores_are_refused(score):
     with pytest.raises(InvalidInput, match="^score "):
-        submission(score=score)
+        fields(score=score)
 
 
 @pytest.mark.parametrize(
@@ -44,15 +54,20 @@ def test_non_integer_or_out_of_range_scores_are_refused(score):
         ("gameId", "\ud800"),
         ("gameId", 5),
         ("gameId", None),
+        ("displayName", "x" * 65),
+        ("displayName", 7),
+        ("metadata", [1]),
+        ("metadata", {"blob": "x" * 1100}),
     ],
 )
-def test_bad_ids_are_refused_naming_the_field(field, value):
+def test_bad_fields_are_refused_naming_the_field(field, value):
     with pytest.raises(InvalidInput, match=f"^{field} "):
-        submission(**{field: value})
+        fields(**{field: value})
 
 
-def test_ids_of_128_characters_are_accepted():
-    assert submission(userId="é" * 128).user_id == "é" * 128
+def test_ids_of_128_characters_and_names_of_64_are_accepted():
+    parsed = fields(userId="é" * 128, displayName="n" * 64, metadata={"k": "v"})
+    assert (parsed.user_id, parsed.display_name, parsed.metadata) == ("é" * 128, "n" * 64, {"k": "v"})
 
 
 @pytest.mark.parametrize("missing", ["userId", "gameId", "score"])
@@ -60,7 +75,7 @@ def test_missing_fields_are_named(missing):
     data = {"userId": "p", "score": 1, "gameId": "g"}
     del data[missing]
     with pytest.raises(InvalidInput, match=f"^{missing} is required"):
-        parse_submission(data, accepted_at_us=1)
+        parse_submission_fields(data)
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b"[1]", b'"x"', b"null", b"NaN"])
@@ -74,8 +89,31 @@ def test_player_keys_never_collide_across_separators():
     assert player_key("a", "bc") != player_key("ab", "c")
 
 
-def test_records_from_the_topic_need_a_server_timestamp():
-    raw = orjson.dumps({"userId": "p", "score": 1, "gameId": "g"})
+def test_records_from_the_topic_need_the_server_fields():
+    raw = orjson.dumps({"type": "score", "userId": "p", "score": 1, "gameId": "g"})
     with pytest.raises(InvalidInput, match="^acceptedAtUs "):
-        decode_submission(raw)
-    assert isinstance(decode_submission(ScoreSubmission("g", "p", 1, 7).to_bytes()), ScoreSubmission)
+        decode_update(raw)
+    with pytest.raises(InvalidInput, match="^type "):
+        decode_update(orjson.dumps({"type": "other", "acceptedAtUs": 1}))
+
+
+def test_rules_default_and_refuse_unknown_values():
+    assert parse_rules({}) == GameRules("desc", "best", "never")
+    assert parse_rules({"order": "asc", "operator": "set", "reset": "daily"}) == GameRules("asc", "set", "daily")
+    for body, field in (({"order": "up"}, "order"), ({"operator": "max"}, "operator"),
+                        ({"reset": "hourly"}, "reset"), ({"colour": "red"}, "colour")):
+        with pytest.raises(InvalidInput, match=f"^{field} "):
+            parse_rules(body)
+
+
+def test_player_state_keeps_only_the_two_newest_seasons():
+    state = PlayerState()
+    for day, at in (("2026-11-24", 1), ("2026-11-25", 2), ("2026-11-26", 3)):
+        state = state.with_season(day, SeasonScore(score=at, reached_at_us=at, achieved_at_us=at, updated_at_us=at))
+    assert sorted(state.seasons) == ["2026-11-25", "2026-11-26"]
+    assert PlayerState.from_bytes(state.to_bytes()) == state
+
+
+def test_an_error_can_be_moved_under_a_batch_index():
+    error = InvalidInput("score", "must be a JSON integer").within("scores[3].")
+    assert str(error) == "scores[3].score must be a JSON integer"

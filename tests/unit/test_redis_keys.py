@@ -1,9 +1,9 @@
-from leaderboard_app.sinks.redis import decode_member, encode_member, game_keys
+from leaderboard_app.sinks.redis import decode_member, encode_member, profiles_key, season_keys
 
 
 def test_games_never_share_keys_and_ids_cannot_inject_hash_tags():
     ids = ["tetris", "tetris:x", "{tetris}", "te*", "a b", "🎮", "tetris}:scores"]
-    keys = [game_keys(game) for game in ids]
+    keys = [season_keys(game, "2026-11") for game in ids]
     assert len({k for pair in keys for k in pair}) == 2 * len(ids)
     for scores, members in keys:
         tag = scores[scores.index("{") + 1 : scores.index("}")]
@@ -16,6 +16,12 @@ def test_member_round_trips_the_user_id():
         assert decode_member(encode_member(user, 123)) == user
 
 
-def test_among_equal_scores_the_earlier_member_sorts_last_so_zrevrange_lists_it_first():
-    early, late = encode_member("zzz", 100), encode_member("aaa", 200)
-    assert early > late
+def test_among_equal_scores_zrevrange_lists_the_earlier_first_and_zrange_too():
+    assert encode_member("zzz", 100, "desc") > encode_member("aaa", 200, "desc")
+    assert encode_member("zzz", 100, "asc") < encode_member("aaa", 200, "asc")
+
+
+def test_all_keys_of_a_game_share_its_hash_tag():
+    scores, members = season_keys("g:1", "all")
+    tag = scores[: scores.index("}") + 1]
+    assert members.startswith(tag) and profiles_key("g:1").startswith(tag)
