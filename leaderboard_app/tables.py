@@ -23,5 +23,10 @@ def game_rules_table(app: faust.App) -> faust.GlobalTable:
         key_type=bytes,
         value_type=bytes,
         partitions=1,
+        # Faust assigns a global table's changelog to every worker as "active"
+        # as well as standby, and buffers active changelog events until
+        # recovery_buffer_size of them arrive: with the default (1000) other
+        # workers would not see a new rule for a thousand rule changes.
+        recovery_buffer_size=1,
         help="Each game's order, operator and reset, read by every worker's web views.",
     )

@@ -34,6 +34,24 @@ SETTINGS = Settings.from_env()
 WORKER_PORTS = (6071, 6072)
 READY_TIMEOUT = 180.0
 
+#: The session's workers run with keys of every scope; clients send the admin key
+#: unless a test says otherwise.
+KEYS = {"read": "test-reader-key", "write": "test-writer-key", "admin": "test-admin-key"}
+KEY_ENV = {
+    "LEADERBOARD_READ_KEYS": f"old-reader-key,{KEYS['read']}",
+    "LEADERBOARD_WRITE_KEYS": KEYS["write"],
+    "LEADERBOARD_ADMIN_KEYS": KEYS["admin"],
+}
+
+
+def bearer(scope: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[scope]}"}
+
+
+def client_for(url: str, scope: str = "admin") -> httpx.Client:
+    """An HTTP client of one worker, presenting the key of ``scope``."""
+    return httpx.Client(base_url=url, timeout=20, headers=bearer(scope))
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -62,11 +80,12 @@ class Worker:
     def log_path(self) -> Path:
         return self.root / f"worker-{self.port}.log"
 
-    def start(self) -> None:
-        """Start with a fresh data directory, so the table must come back from its changelog."""
+    def start(self, **extra_env: str) -> None:
+        """Start with a fresh data directory, so the tables must come back from their changelogs."""
         self.generation += 1
         data_dir = self.root / f"data-{self.port}-{self.generation}"
-        env = {**os.environ, "WEB_PORT": str(self.port), "APP_DATADIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **KEY_ENV, "WEB_PORT": str(self.port), "APP_DATADIR": str(data_dir),
+               "PYTHONUNBUFFERED": "1", **extra_env}
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "leaderboard_app", "worker", "-l", "info", "--web-port", str(self.port)],
@@ -105,9 +124,9 @@ class WorkerGroup:
     def urls(self) -> list[str]:
         return [worker.url for worker in self.workers]
 
-    def start(self) -> None:
+    def start(self, **extra_env: str) -> None:
         for worker in self.workers:
-            worker.start()
+            worker.start(**extra_env)
         self.wait_balanced()
 
     def stop(self) -> None:
@@ -150,8 +169,8 @@ def workers(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def api(workers: WorkerGroup) -> Iterator[httpx.Client]:
-    """A client of the first worker."""
-    with httpx.Client(base_url=workers.urls[0], timeout=20) as client:
+    """A client of the first worker, with the admin key."""
+    with client_for(workers.urls[0]) as client:
         yield client
 
 
@@ -181,14 +200,14 @@ def same_partition_marker(game_id: str, user_id: str) -> str:
     return next(f"marker-{n}" for n in range(10_000) if partition_of(game_id, f"marker-{n}") == target)
 
 
-def submit(client: httpx.Client, game_id: str, user_id: str, score: int) -> None:
-    response = client.post("/score", json={"userId": user_id, "score": score, "gameId": game_id})
+def submit(client: httpx.Client, game_id: str, user_id: str, score: int, **extra: object) -> None:
+    response = client.post("/score", json={"userId": user_id, "score": score, "gameId": game_id, **extra})
     assert response.status_code == 202, response.text
     assert response.json() == {"status": "queued"}
 
 
-def rank_of(client: httpx.Client, game_id: str, user_id: str) -> httpx.Response:
-    return client.get(f"/rank/{quote(user_id, safe='')}", params={"gameId": game_id})
+def rank_of(client: httpx.Client, game_id: str, user_id: str, **params: object) -> httpx.Response:
+    return client.get(f"/rank/{quote(user_id, safe='')}", params={"gameId": game_id, **params})
 
 
 def standing(response: httpx.Response) -> tuple[str, int, int]:
@@ -198,11 +217,12 @@ def standing(response: httpx.Response) -> tuple[str, int, int]:
     return body["userId"], body["rank"], body["score"]
 
 
-def wait_for_score(client: httpx.Client, game_id: str, user_id: str, score: int, timeout: float = 15.0) -> dict:
+def wait_for_score(client: httpx.Client, game_id: str, user_id: str, score: int, timeout: float = 15.0,
+                   **params: object) -> dict:
     """Poll /rank until the player shows ``score``; return the body."""
 
     def shows() -> dict:
-        response = rank_of(client, game_id, user_id)
+        response = rank_of(client, game_id, user_id, **params)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["score"] == score, body
@@ -211,8 +231,9 @@ def wait_for_score(client: httpx.Client, game_id: str, user_id: str, score: int,
     return eventually(shows, timeout=timeout)
 
 
-def wait_for_scores(client: httpx.Client, game_id: str, scores: dict[str, int], timeout: float = 30.0) -> None:
+def wait_for_scores(client: httpx.Client, game_id: str, scores: dict[str, int], timeout: float = 30.0,
+                    **params: object) -> None:
     """Poll until every player in ``scores`` shows their score (players on other
     partitions may be applied in any order, so each one is awaited)."""
     for user_id, score in scores.items():
-        wait_for_score(client, game_id, user_id, score, timeout=timeout)
+        wait_for_score(client, game_id, user_id, score, timeout=timeout, **params)

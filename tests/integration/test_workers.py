@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import time
+from datetime import datetime, timezone
 
+from tests.conftest import eventually
 from tests.integration.conftest import (
     WorkerGroup,
+    client_for,
     partition_of,
     rank_of,
     standing,
@@ -23,9 +26,7 @@ def test_two_workers_split_the_partitions_and_both_answer(workers: WorkerGroup, 
     scores = {f"u{n}": n for n in range(40)}
     # The players must cover every partition, so both workers apply some of them.
     assert {partition_of(game, user) for user in scores} == set(range(workers.partitions))
-    with httpx.Client(base_url=workers.urls[0], timeout=20) as first, httpx.Client(
-        base_url=workers.urls[1], timeout=20
-    ) as second:
+    with client_for(workers.urls[0]) as first, client_for(workers.urls[1]) as second:
         for user, score in scores.items():
             submit(first if score % 2 else second, game, user, score)
         wait_for_scores(first, game, scores)
@@ -37,7 +38,7 @@ def test_two_workers_split_the_partitions_and_both_answer(workers: WorkerGroup, 
 
 
 def test_restarting_every_worker_keeps_all_data(workers: WorkerGroup, game: str) -> None:
-    first = httpx.Client(base_url=workers.urls[0], timeout=20)
+    first = client_for(workers.urls[0])
     users = {f"keep-{n}": 100 + n for n in range(12)}
     for user, score in users.items():
         submit(first, game, user, score)
@@ -48,7 +49,7 @@ def test_restarting_every_worker_keeps_all_data(workers: WorkerGroup, game: str)
     workers.stop()
     workers.start()
 
-    with httpx.Client(base_url=workers.urls[1], timeout=20) as client:
+    with client_for(workers.urls[1]) as client:
         wait_for_scores(client, game, users)
         # A lower score after the restart must not replace the best: only a table
         # that kept the best knows to ignore it.
@@ -61,3 +62,42 @@ def test_restarting_every_worker_keeps_all_data(workers: WorkerGroup, game: str)
         # And a better score still wins.
         submit(client, game, target, 1000)
         assert wait_for_score(client, game, target, 1000)["rank"] == 1
+
+
+def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(workers: WorkerGroup, game: str) -> None:
+    with client_for(workers.urls[0]) as api:
+        assert api.put(f"/games/{game}", json={"reset": "daily"}).status_code == 200
+    # Restart the workers with their clocks 40 s before a UTC midnight.
+    midnight = (int(time.time()) // 86400 + 2) * 86400
+    workers.stop()
+    workers.start(LEADERBOARD_CLOCK_OFFSET=str(midnight - 40 - time.time()))
+    day_before = time.strftime("%Y-%m-%d", time.gmtime(midnight - 1))
+    day_after = time.strftime("%Y-%m-%d", time.gmtime(midnight))
+    try:
+        with client_for(workers.urls[0]) as api, client_for(workers.urls[1]) as other:
+            assert api.get(f"/games/{game}").json()["season"] == day_before
+            applied = api.post("/score", params={"wait": "true"}, json={"userId": "old", "score": 10, "gameId": game})
+            assert applied.json() == {"status": "applied", "rank": 1, "score": 10, "season": day_before}
+
+            eventually(lambda: _season_is(api, game, day_after), timeout=60, interval=0.5)
+            submit(api, game, "new", 5)
+            # Achieved a second before midnight, sent after it: still within the grace period.
+            late = datetime.fromtimestamp(midnight - 1, timezone.utc).isoformat().replace("+00:00", "Z")
+            submit(api, game, "late", 7, achievedAt=late)
+            assert wait_for_score(other, game, "new", 5)["season"] == day_after
+            assert wait_for_score(other, game, "late", 7, season=day_before)["season"] == day_before
+
+            fresh = other.get("/topk", params={"gameId": game})
+            assert fresh.headers["X-Leaderboard-Season"] == day_after
+            assert [e["userId"] for e in fresh.json()] == ["new"]
+            past = other.get("/topk", params={"gameId": game, "season": day_before})
+            assert [(e["userId"], e["rank"]) for e in past.json()] == [("old", 1), ("late", 2)]
+            assert rank_of(other, game, "old").status_code == 404
+            assert rank_of(other, game, "old", season=day_before).json()["rank"] == 1
+    finally:
+        workers.stop()
+        workers.start()
+
+
+def _season_is(api, game: str, season: str) -> None:
+    assert api.get(f"/games/{game}").json()["season"] == season
