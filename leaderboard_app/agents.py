@@ -20,6 +20,7 @@ from leaderboard_app.models import (
     player_key,
 )
 from leaderboard_app.scoring import apply_submission
+from leaderboard_app.seasons import season_bounds_us
 from leaderboard_app.sinks.redis import PlayerWrite
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class ScoreApplier:
         write = PlayerWrite(
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
+            closes_at_us=self._closes_at(submission),
         )
         await self.redis.apply(write, partition, offset + 1)
         self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
@@ -92,6 +94,12 @@ class ScoreApplier:
             self.archive.record_score(submission.game_id, submission.season, submission.user_id, season_state)
         if submission.reply_to:
             await self._reply_applied(submission)
+
+    def _closes_at(self, submission: ScoreSubmission) -> int | None:
+        bounds = season_bounds_us(submission.rules.reset, submission.season)
+        if bounds is None:
+            return None
+        return bounds[1] + int(self.app.settings.season_grace * 1_000_000)
 
     async def _reply_applied(self, submission: ScoreSubmission) -> None:
         standing = await self.redis.rank_for(submission.game_id, submission.season, submission.rules.order,

@@ -5,6 +5,7 @@ Data flow, one module each:
     web/games.py   PUT /games -> topics.py game_rule_updates
     agents.py      score_updates -> tables.py player_scores -> sinks/redis.py, sinks/cassandra.py
                    game_rule_updates -> tables.py game_rules (global) -> sinks/cassandra.py
+    archiver.py    closed seasons: Redis -> Cassandra standings, then evicted from Redis
     web/queries.py GET /topk, /around, /ranks, /rank, /history -> sinks/redis.py (history: Cassandra)
 
 ``faust -A leaderboard_app worker`` finds the ``app`` built at the bottom.
@@ -20,6 +21,7 @@ import faust
 from mode import ServiceT
 
 from leaderboard_app.agents import register_agents
+from leaderboard_app.archiver import register_archiver
 from leaderboard_app.auth import open_warning
 from leaderboard_app.health import KafkaHealth, LagMonitor
 from leaderboard_app.models import GameRules
@@ -68,6 +70,7 @@ class LeaderboardApp(faust.App):
         self.player_scores = player_scores_table(self)
         self.game_rules = game_rules_table(self)
         register_agents(self)
+        register_archiver(self)
         register_views(self)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:

@@ -302,3 +302,37 @@ def _timestamp(data: dict[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(name, "must be a non-negative integer")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPlayer:
+    """A player's place in one game and season."""
+
+    user_id: str
+    score: int
+    rank: int
+    display_name: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"userId": self.user_id, "score": self.score, "rank": self.rank}
+        if self.display_name is not None:
+            entry["displayName"] = self.display_name
+        if self.metadata is not None:
+            entry["metadata"] = self.metadata
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerStanding:
+    """A player's rank with the figures /rank reports around it."""
+
+    player: RankedPlayer
+    total: int
+    worse: int
+    next: RankedPlayer | None
+
+    @property
+    def percentile(self) -> float:
+        """The share of players with a strictly worse score, in percent."""
+        return round(100.0 * self.worse / self.total, 2) if self.total else 0.0

@@ -86,6 +86,8 @@ class Settings:
     kafka_ack_timeout: float = 10.0
     #: Seconds after a season closed during which late submissions are still accepted.
     season_grace: float = 600.0
+    #: Seconds a closed season stays in Redis once archived to Cassandra.
+    season_retention: float = 7 * 86400.0
     #: Seconds added to the wall clock (tests cross season boundaries with it).
     clock_offset: float = 0.0
     #: LEADERBOARD_READ_KEYS, LEADERBOARD_WRITE_KEYS, LEADERBOARD_ADMIN_KEYS (see ``auth``).
@@ -116,6 +118,7 @@ class Settings:
             cassandra_password=_read(env, "CASSANDRA_PASSWORD", "", str),
             kafka_ack_timeout=_read(env, "LEADERBOARD_KAFKA_TIMEOUT", "10", _positive_float),
             season_grace=_read(env, "LEADERBOARD_SEASON_GRACE", "600", _non_negative_float),
+            season_retention=_read(env, "LEADERBOARD_SEASON_RETENTION", str(7 * 86400), _non_negative_float),
             clock_offset=_read(env, "LEADERBOARD_CLOCK_OFFSET", "0", float),
             api_keys=ApiKeys.from_env(env),
         )

@@ -9,13 +9,19 @@ deletions are kept in order. Every statement carries ``USING TIMESTAMP`` from
 the event, so a replayed older state never overwrites a newer one and a
 deletion wins over every write of the player that came before it.
 
-Tables (partitions stay bounded: one per player and season, and one per player
-and month of history):
+Tables (partitions stay bounded: one per player and season, one per player and
+month of history, one per 10,000 places of a closed season):
 
-    games           (game_id) -> ranking_order, operator, reset
-    season_scores   ((game_id, season, user_id)) -> score, reached_at, updated_at
-    score_history   ((game_id, user_id, month), achieved_at, accepted_at_us) -> score, season
-    history_months  ((game_id, user_id), month)
+    games             (game_id) -> ranking_order, operator, reset
+    season_scores     ((game_id, season, user_id)) -> score, reached_at, updated_at
+    score_history     ((game_id, user_id, month), achieved_at, accepted_at_us) -> score, season
+    history_months    ((game_id, user_id), month)
+    season_standings  ((game_id, season, bucket), position) -> user_id, score, rank
+    season_players    ((game_id, season, user_id)) -> position, rank, score, worse, next_*
+    season_totals     ((game_id, season)) -> players
+
+The last three hold the final standings of closed seasons, written once by the
+archiver, so past seasons stay readable after Redis evicts them.
 
 cassandra-driver calls back on its own threads; this module is the only place
 that bridges its futures into asyncio.
@@ -37,7 +43,7 @@ from cassandra.query import PreparedStatement
 from mode import Service
 
 from leaderboard_app.errors import BackendUnavailable
-from leaderboard_app.models import GameRules, SeasonScore
+from leaderboard_app.models import GameRules, PlayerStanding, RankedPlayer, SeasonScore
 from leaderboard_app.settings import Settings
 
 _SCHEMA = (
@@ -55,7 +61,18 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {ks}.history_months ("
     " game_id text, user_id text, month text, PRIMARY KEY ((game_id, user_id), month))"
     " WITH CLUSTERING ORDER BY (month DESC)",
+    "CREATE TABLE IF NOT EXISTS {ks}.season_standings ("
+    " game_id text, season text, bucket int, position int, user_id text, score bigint, rank int,"
+    " PRIMARY KEY ((game_id, season, bucket), position))",
+    "CREATE TABLE IF NOT EXISTS {ks}.season_players ("
+    " game_id text, season text, user_id text, position int, rank int, score bigint, worse int,"
+    " next_user text, next_score bigint, next_rank int, PRIMARY KEY ((game_id, season, user_id)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.season_totals ("
+    " game_id text, season text, players int, PRIMARY KEY ((game_id, season)))",
 )
+
+#: Positions per partition of ``season_standings``, so a huge season is many bounded partitions.
+STANDINGS_BUCKET = 10_000
 
 _STATEMENTS = {
     "rules": "INSERT INTO {ks}.games (game_id, ranking_order, operator, reset, updated_at)"
@@ -71,7 +88,20 @@ _STATEMENTS = {
     "months": "SELECT month FROM {ks}.history_months WHERE game_id = ? AND user_id = ?",
     "history_page": "SELECT achieved_at, score, season FROM {ks}.score_history"
                     " WHERE game_id = ? AND user_id = ? AND month = ? LIMIT ?",
-    "season_score": "SELECT score FROM {ks}.season_scores WHERE game_id = ? AND season = ? AND user_id = ?",
+    "standing": "INSERT INTO {ks}.season_standings (game_id, season, bucket, position, user_id, score, rank)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "season_player": "INSERT INTO {ks}.season_players (game_id, season, user_id, position, rank, score, worse,"
+                     " next_user, next_score, next_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "season_total": "INSERT INTO {ks}.season_totals (game_id, season, players) VALUES (?, ?, ?) USING TIMESTAMP ?",
+    "standings_page": "SELECT position, user_id, score, rank FROM {ks}.season_standings"
+                      " WHERE game_id = ? AND season = ? AND bucket = ? AND position >= ? AND position < ?",
+    "player_standing": "SELECT position, rank, score, worse, next_user, next_score, next_rank"
+                       " FROM {ks}.season_players WHERE game_id = ? AND season = ? AND user_id = ?",
+    "total": "SELECT players FROM {ks}.season_totals WHERE game_id = ? AND season = ?",
+    "delete_standing": "DELETE FROM {ks}.season_standings USING TIMESTAMP ?"
+                       " WHERE game_id = ? AND season = ? AND bucket = ? AND position = ?",
+    "delete_season_player": "DELETE FROM {ks}.season_players USING TIMESTAMP ?"
+                            " WHERE game_id = ? AND season = ? AND user_id = ?",
 }
 
 
@@ -94,6 +124,11 @@ def _utc(us: int) -> datetime:
 
 def _month(us: int) -> str:
     return _utc(us).strftime("%Y-%m")
+
+
+def _first(rows: Sequence[Any]) -> Any:
+    """The first row of a result (callbacks receive the rows of its first page as a list)."""
+    return rows[0] if rows else None
 
 
 def _await_response(response: ResponseFuture) -> asyncio.Future[Any]:
@@ -162,7 +197,9 @@ class CassandraArchive(Service):
         """File the erasure of a player from a game: scores of ``seasons`` and all history."""
         for key in [key for key in self._scores if key[0] == game_id and key[2] == user_id]:
             del self._scores[key]
-        self._ordered.extend(("delete_score", (at_us, game_id, season, user_id)) for season in seasons)
+        for season in seasons:
+            self._ordered.append(("delete_score", (at_us, game_id, season, user_id)))
+            self._ordered.append(("delete_standing_of", (game_id, season, user_id, at_us)))
         self._ordered.append(("delete_player_history", (game_id, user_id, at_us)))
         self._wakeup.set()
 
@@ -174,15 +211,78 @@ class CassandraArchive(Service):
 
     async def history(self, game_id: str, user_id: str, limit: int) -> list[HistoryEntry]:
         """Return the player's newest ``limit`` submissions, newest first."""
+        months = [row.month for row in await self._reading("months", (game_id, user_id))]
+        entries: list[HistoryEntry] = []
+        for month in months:
+            rows = await self._reading("history_page", (game_id, user_id, month, limit - len(entries)))
+            entries.extend(HistoryEntry(row.score, row.achieved_at, row.season) for row in rows)
+            if len(entries) >= limit:
+                break
+        return entries
+
+    # -- closed seasons: final standings, written once by the archiver -------
+
+    async def store_standings(self, game_id: str, season: str, players: Sequence[RankedPlayer], at_us: int) -> None:
+        """Write a closed season's final standings (``players`` best first); raise if Cassandra fails."""
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        first_of_tie = 0
+        for position, player in enumerate(players):
+            if position and player.score != players[position - 1].score:
+                first_of_tie = position
+            last_of_tie = position
+            while last_of_tie + 1 < len(players) and players[last_of_tie + 1].score == player.score:
+                last_of_tie += 1
+            above = players[first_of_tie - 1] if first_of_tie else None
+            statements.append(("standing", (game_id, season, position // STANDINGS_BUCKET, position,
+                                            player.user_id, player.score, player.rank, at_us)))
+            statements.append(("season_player", (
+                game_id, season, player.user_id, position, player.rank, player.score, len(players) - last_of_tie - 1,
+                above and above.user_id, above and above.score, above and above.rank, at_us)))
+        for start in range(0, len(statements), self.concurrency):
+            await asyncio.gather(*(self._execute(name, params)
+                                   for name, params in statements[start:start + self.concurrency]))
+        await self._execute("season_total", (game_id, season, len(players), at_us))
+
+    async def has_standings(self, game_id: str, season: str) -> bool:
+        return _first(await self._reading("total", (game_id, season))) is not None
+
+    async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0) -> list[RankedPlayer]:
+        """Return ``count`` players of an archived season from ``offset``, best first."""
+        return await self._positions(game_id, season, offset, offset + count)
+
+    async def around(self, game_id: str, season: str, order: str, user_id: str, n: int) -> list[RankedPlayer] | None:
+        row = _first(await self._reading("player_standing", (game_id, season, user_id)))
+        if row is None:
+            return None
+        position = row.position
+        return await self._positions(game_id, season, max(0, position - n), position + n + 1)
+
+    async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str]) -> list[RankedPlayer]:
+        found = await asyncio.gather(*(self._reading("player_standing", (game_id, season, user))
+                                       for user in user_ids))
+        rows = sorted((row.position, user, row) for user, result in zip(user_ids, found)
+                      if (row := _first(result)) is not None)
+        return [RankedPlayer(user_id=user, score=row.score, rank=row.rank) for _, user, row in rows]
+
+    async def rank_for(self, game_id: str, season: str, order: str, user_id: str) -> PlayerStanding | None:
+        row = _first(await self._reading("player_standing", (game_id, season, user_id)))
+        if row is None:
+            return None
+        total = _first(await self._reading("total", (game_id, season)))
+        above = None if row.next_user is None else RankedPlayer(row.next_user, row.next_score, row.next_rank)
+        return PlayerStanding(player=RankedPlayer(user_id, row.score, row.rank),
+                              total=total.players if total else 0, worse=row.worse, next=above)
+
+    async def _positions(self, game_id: str, season: str, first: int, end: int) -> list[RankedPlayer]:
+        players: list[RankedPlayer] = []
+        for bucket in range(first // STANDINGS_BUCKET, (end - 1) // STANDINGS_BUCKET + 1):
+            rows = await self._reading("standings_page", (game_id, season, bucket, first, end))
+            players.extend(RankedPlayer(row.user_id, row.score, row.rank) for row in rows)
+        return players
+
+    async def _reading(self, name: str, params: tuple[Any, ...]) -> Any:
         try:
-            months = [row.month for row in await self._execute("months", (game_id, user_id))]
-            entries: list[HistoryEntry] = []
-            for month in months:
-                rows = await self._execute("history_page", (game_id, user_id, month, limit - len(entries)))
-                entries.extend(HistoryEntry(row.score, row.achieved_at, row.season) for row in rows)
-                if len(entries) >= limit:
-                    break
-            return entries
+            return await self._execute(name, params)
         except BackendUnavailable:
             raise
         except Exception as exc:  # the driver raises many unrelated types
@@ -295,6 +395,13 @@ class CassandraArchive(Service):
 
     async def _write(self, write: _Write) -> None:
         name, params = write
+        if name == "delete_standing_of":
+            game_id, season, user_id, at_us = params
+            for row in await self._execute("player_standing", (game_id, season, user_id)):
+                bucket = row.position // STANDINGS_BUCKET
+                await self._execute("delete_standing", (at_us, game_id, season, bucket, row.position))
+            await self._execute("delete_season_player", (at_us, game_id, season, user_id))
+            return
         if name == "delete_player_history":
             game_id, user_id, at_us = params
             months = [row.month for row in await self._execute("months", (game_id, user_id))]

@@ -11,6 +11,7 @@ are plain ASCII.
     lb:{<game>}:seasons           sorted set season -> last activity (microseconds)
     lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
     lb:games                      sorted set gameId -> last activity (GET /games)
+    lb:closing                    sorted set [gameId, season] -> when its grace period ends (archiver)
     lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
     lb:applied:<appId>            hash partition -> next offset to apply (lag)
     lb:reply:<token>              list: the agent's answer to a waiting request
@@ -37,11 +38,13 @@ from mode import Service
 from redis.exceptions import RedisError
 
 from leaderboard_app.errors import BackendUnavailable
-from leaderboard_app.models import SeasonScore
+from leaderboard_app.models import PlayerStanding, RankedPlayer, SeasonScore
 from leaderboard_app.scoring import competition_ranks
 
 KEY_PREFIX = "lb"
 GAMES_KEY = f"{KEY_PREFIX}:games"
+#: Sorted set of [gameId, season] (JSON) -> when the season stops taking scores (microseconds).
+CLOSING_KEY = f"{KEY_PREFIX}:closing"
 TIEBREAK_DIGITS = 16
 _TIEBREAK_MAX = 2**64 - 1
 #: How long an answer for a waiting request is kept (seconds).
@@ -149,40 +152,6 @@ return out
 """
 
 
-@dataclass(frozen=True, slots=True)
-class RankedPlayer:
-    """A player's place in one game and season."""
-
-    user_id: str
-    score: int
-    rank: int
-    display_name: str | None = None
-    metadata: dict[str, Any] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"userId": self.user_id, "score": self.score, "rank": self.rank}
-        if self.display_name is not None:
-            entry["displayName"] = self.display_name
-        if self.metadata is not None:
-            entry["metadata"] = self.metadata
-        return entry
-
-
-@dataclass(frozen=True, slots=True)
-class PlayerStanding:
-    """A player's rank with the figures /rank reports around it."""
-
-    player: RankedPlayer
-    total: int
-    worse: int
-    next: RankedPlayer | None
-
-    @property
-    def percentile(self) -> float:
-        """The share of players with a strictly worse score, in percent."""
-        return round(100.0 * self.worse / self.total, 2) if self.total else 0.0
-
-
 def _tag(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
 
@@ -259,6 +228,8 @@ class PlayerWrite:
     state: SeasonScore | None = None
     order: str = "desc"
     profile: dict[str, Any] | None = None
+    #: When the season stops taking scores (end + grace), for seasons that close.
+    closes_at_us: int | None = None
 
 
 class RedisLeaderboard(Service):
@@ -321,6 +292,8 @@ class RedisLeaderboard(Service):
                 args=(write.user_id, member, write.state.score, write.season, write.activity_us),
                 client=pipe,
             )
+        if write.closes_at_us is not None and write.season is not None:
+            pipe.zadd(CLOSING_KEY, {orjson.dumps([write.game_id, write.season]): write.closes_at_us}, nx=True)
         if write.profile is not None:
             pipe.hset(profiles_key(write.game_id), write.user_id, orjson.dumps(write.profile))
         pipe.zadd(GAMES_KEY, {write.game_id: write.activity_us}, gt=True)
@@ -445,6 +418,29 @@ class RedisLeaderboard(Service):
             above = _player(next_member, next_score, next_profile, next_better + 1)
         return PlayerStanding(player=_player(member, score, profile, better + 1), total=total, worse=worse,
                               next=above)
+
+    async def season_in_index(self, game_id: str, season: str) -> bool:
+        """Return whether Redis still holds the season (closed seasons are evicted)."""
+        return bool(await self._read(self.client.exists(season_keys(game_id, season)[0])))
+
+    async def due_seasons(self, now_us: int, limit: int = 100) -> list[tuple[str, str]]:
+        """Return (gameId, season) pairs whose grace period has ended, oldest first."""
+        due = await self._read(self.client.zrangebyscore(CLOSING_KEY, "-inf", now_us, start=0, num=limit))
+        return [tuple(orjson.loads(item)) for item in due]  # type: ignore[misc]
+
+    async def evict_season(self, game_id: str, season: str, retention: float) -> None:
+        """Let Redis forget an archived season after ``retention`` seconds, and stop tracking it."""
+        keys = season_keys(game_id, season)
+
+        async def queue(pipe: Any) -> None:
+            for key in keys:
+                if retention > 0:
+                    pipe.expire(key, max(1, int(retention)))
+                else:
+                    pipe.delete(key)
+            pipe.zrem(CLOSING_KEY, orjson.dumps([game_id, season]))
+
+        await self._retrying(queue)
 
     async def total_members(self, game_id: str, season: str) -> int:
         return await self._read(self.client.zcard(season_keys(game_id, season)[0]))

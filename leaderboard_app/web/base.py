@@ -67,6 +67,16 @@ class LeaderboardView(View):
             headers[SEASON_HEADER] = season
         return self.json_response(value, headers=headers)
 
+    async def standings(self, game_id: str, season: str) -> Any:
+        """Return what answers rankings of the season: Redis, or Cassandra once Redis evicted it."""
+        app = self.leaderboard
+        current = season_of(app.rules_for(game_id).reset, app.clock.now_us())
+        if season == current or await app.redis_leaderboard.season_in_index(game_id, season):
+            return app.redis_leaderboard
+        if await app.archive.has_standings(game_id, season):
+            return app.archive
+        return app.redis_leaderboard
+
     def game_and_season(self, request: Request) -> tuple[str, GameRules, str]:
         """Return the ``gameId`` query parameter, its rules and the season asked for (default: current)."""
         game_id = query_game_id(request)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from aiokafka.partitioner import murmur2
 from cassandra.cluster import Cluster, Session
 
@@ -178,6 +179,13 @@ def api(workers: WorkerGroup) -> Iterator[httpx.Client]:
 def game() -> str:
     """A game id no other test uses."""
     return f"game-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def redis_client(services: None) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(SETTINGS.redis_url)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
+import redis
+
+from leaderboard_app.sinks.redis import season_keys
 from tests.conftest import eventually
 from tests.integration.conftest import (
     WorkerGroup,
@@ -64,13 +67,17 @@ def test_restarting_every_worker_keeps_all_data(workers: WorkerGroup, game: str)
         assert wait_for_score(client, game, target, 1000)["rank"] == 1
 
 
-def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(workers: WorkerGroup, game: str) -> None:
+def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(
+    workers: WorkerGroup, game: str, redis_client: redis.Redis
+) -> None:
     with client_for(workers.urls[0]) as api:
         assert api.put(f"/games/{game}", json={"reset": "daily"}).status_code == 200
-    # Restart the workers with their clocks 40 s before a UTC midnight.
+    # Restart the workers with their clocks 40 s before a UTC midnight, a short
+    # grace period, and closed seasons evicted from Redis as soon as archived.
     midnight = (int(time.time()) // 86400 + 2) * 86400
     workers.stop()
-    workers.start(LEADERBOARD_CLOCK_OFFSET=str(midnight - 40 - time.time()))
+    workers.start(LEADERBOARD_CLOCK_OFFSET=str(midnight - 40 - time.time()), LEADERBOARD_SEASON_GRACE="15",
+                  LEADERBOARD_SEASON_RETENTION="0")
     day_before = time.strftime("%Y-%m-%d", time.gmtime(midnight - 1))
     day_after = time.strftime("%Y-%m-%d", time.gmtime(midnight))
     try:
@@ -93,10 +100,31 @@ def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(workers: WorkerGroup
             past = other.get("/topk", params={"gameId": game, "season": day_before})
             assert [(e["userId"], e["rank"]) for e in past.json()] == [("old", 1), ("late", 2)]
             assert rank_of(other, game, "old").status_code == 404
-            assert rank_of(other, game, "old", season=day_before).json()["rank"] == 1
+            in_redis = rank_of(other, game, "old", season=day_before).json()
+            assert (in_redis["rank"], in_redis["total"], in_redis["next"]) == (1, 2, None)
+
+            # After the grace period the closed season moves to Cassandra and
+            # leaves Redis; reads of it answer the same.
+            scores_key = season_keys(game, day_before)[0]
+            eventually(lambda: _evicted(redis_client, scores_key), timeout=60, interval=0.5)
+            past = other.get("/topk", params={"gameId": game, "season": day_before})
+            assert past.headers["X-Leaderboard-Season"] == day_before
+            assert [(e["userId"], e["score"], e["rank"]) for e in past.json()] == [("old", 10, 1), ("late", 7, 2)]
+            archived = rank_of(other, game, "late", season=day_before).json()
+            assert archived == {"userId": "late", "score": 7, "rank": 2, "season": day_before, "total": 2,
+                                "percentile": 0.0, "next": {"userId": "old", "score": 10, "rank": 1, "gap": 3}}
+            around = other.get("/around/late", params={"gameId": game, "season": day_before, "n": 1}).json()
+            assert [e["userId"] for e in around] == ["old", "late"]
+            friends = other.get("/ranks", params={"gameId": game, "season": day_before, "userIds": "late,x,old"})
+            assert [e["userId"] for e in friends.json()] == ["old", "late"]
+            assert rank_of(other, game, "nobody", season=day_before).status_code == 404
     finally:
         workers.stop()
         workers.start()
+
+
+def _evicted(client: redis.Redis, key: str) -> None:
+    assert not client.exists(key)
 
 
 def _season_is(api, game: str, season: str) -> None:
