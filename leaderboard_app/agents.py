@@ -15,6 +15,7 @@ from leaderboard_app.models import (
     PlayerDeletion,
     PlayerState,
     ScoreSubmission,
+    SeasonScore,
     decode_update,
     parse_rules,
     player_key,
@@ -39,11 +40,19 @@ def _profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str
 
 
 class ScoreApplier:
-    """Applies the records of ``score_updates`` to the table and the sinks.
+    """Applies the records of ``score_updates`` to the table and the sinks, each exactly once.
 
-    The table is updated first, then Redis is written (awaited: the event stays
+    The table is updated first, then Redis is written (awaited: the record stays
     unacknowledged until the index has it), and Cassandra is handed the change to
     write in the background, so Redis never waits for Cassandra.
+
+    Exactly-once effect (see docs/exactly-once.md): the player's table entry
+    remembers the offset of the last record applied to it. Faust publishes
+    changelog writes before it commits the source offset, so after a crash every
+    record above the committed offset comes again: one at or below the remembered
+    offset is a replay whose effect the state already holds, and only its sink
+    writes (absolute values, idempotent) are repeated. Client retries carry the
+    same eventId and are recognised by the ids the entry remembers for 24 h.
     """
 
     def __init__(self, app: LeaderboardApp, table: faust.Table) -> None:
@@ -61,27 +70,69 @@ class ScoreApplier:
                 # this player: applying it could race the owner of its state.
                 raise InvalidInput("key", "does not match the record's gameId and userId")
         except InvalidInput as exc:
-            self.app.malformed_records += 1
-            logger.warning("skipping malformed record at score_updates[%d]@%d: %s", partition, offset, exc)
-            await self.redis.mark_applied(partition, offset + 1)
+            await self._dead_letter(key, raw, partition, offset, exc)
             return
-        if isinstance(update, PlayerDeletion):
-            await self._delete(key, update, partition, offset)
-        else:
-            await self._score(key, update, partition, offset)
-
-    async def _score(self, key: bytes, submission: ScoreSubmission, partition: int, offset: int) -> None:
         stored = self.table.get(key)
         state = PlayerState.from_bytes(stored) if stored else PlayerState()
+        if isinstance(update, PlayerDeletion):
+            await self._delete(key, state, update, partition, offset)
+        elif offset <= state.offset:
+            await self._replay(key, state, update, partition, offset)
+        elif (seen := state.seen_event(update.event_id, update.accepted_at_us)) is not None:
+            await self._repeat(key, state, update, partition, offset, seen[1])
+        else:
+            await self._score(key, state, update, partition, offset)
+
+    async def _dead_letter(self, key: bytes | None, raw: bytes, partition: int, offset: int,
+                           error: InvalidInput) -> None:
+        self.app.malformed_records += 1
+        logger.warning("malformed record at score_updates[%d]@%d sent to %s: %s",
+                       partition, offset, self.app.dead_letter_topic.get_topic_name(), error)
+        await self.app.dead_letter_topic.send(key=key, value=raw, headers={"error": str(error).encode()})
+        await self.redis.mark_applied(partition, offset + 1)
+
+    async def _score(self, key: bytes, state: PlayerState, submission: ScoreSubmission, partition: int,
+                     offset: int) -> None:
         season_state = apply_submission(state.seasons.get(submission.season), submission)
         profile = _profile_change(state, submission)
-        updated = state
+        updated = replace(state, offset=offset)
         if season_state is not None:
             updated = updated.with_season(submission.season, season_state)
         if profile is not None:
             updated = replace(updated, display_name=profile["displayName"], metadata=profile["metadata"])
-        if updated is not state:
-            self.table[key] = updated.to_bytes()
+        if submission.event_id:
+            updated = updated.remember_event(submission.event_id, submission.accepted_at_us, None)
+        self.table[key] = updated.to_bytes()
+        await self._write_sinks(submission, season_state, profile, partition, offset)
+        if submission.reply_to:
+            answer = await self._answer(submission)
+            if submission.event_id:
+                # A retry with wait=true gets the answer the first one got.
+                updated = updated.remember_event(submission.event_id, submission.accepted_at_us, answer)
+                self.table[key] = updated.to_bytes()
+            await self.redis.send_reply(submission.reply_to, answer)
+
+    async def _replay(self, key: bytes, state: PlayerState, submission: ScoreSubmission, partition: int,
+                      offset: int) -> None:
+        # Rewriting the entry puts it in the changelog again before this offset is
+        # committed, in case the crash came between the local store and the changelog.
+        self.table[key] = state.to_bytes()
+        profile = None
+        if state.display_name is not None or state.metadata is not None:
+            profile = {"displayName": state.display_name, "metadata": state.metadata}
+        await self._write_sinks(submission, state.seasons.get(submission.season), profile, partition, offset)
+        if submission.reply_to:
+            await self.redis.send_reply(submission.reply_to, await self._answer(submission))
+
+    async def _repeat(self, key: bytes, state: PlayerState, submission: ScoreSubmission, partition: int,
+                      offset: int, first_answer: dict[str, Any] | None) -> None:
+        self.table[key] = replace(state, offset=offset).to_bytes()
+        await self.redis.mark_applied(partition, offset + 1)
+        if submission.reply_to:
+            await self.redis.send_reply(submission.reply_to, first_answer or await self._answer(submission))
+
+    async def _write_sinks(self, submission: ScoreSubmission, season_state: SeasonScore | None,
+                           profile: dict[str, Any] | None, partition: int, offset: int) -> None:
         write = PlayerWrite(
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
@@ -92,8 +143,6 @@ class ScoreApplier:
                                        submission.achieved_at_us, submission.accepted_at_us)
         if season_state is not None:
             self.archive.record_score(submission.game_id, submission.season, submission.user_id, season_state)
-        if submission.reply_to:
-            await self._reply_applied(submission)
 
     def _closes_at(self, submission: ScoreSubmission) -> int | None:
         bounds = season_bounds_us(submission.rules.reset, submission.season)
@@ -101,17 +150,19 @@ class ScoreApplier:
             return None
         return bounds[1] + int(self.app.settings.season_grace * 1_000_000)
 
-    async def _reply_applied(self, submission: ScoreSubmission) -> None:
+    async def _answer(self, submission: ScoreSubmission) -> dict[str, Any]:
         standing = await self.redis.rank_for(submission.game_id, submission.season, submission.rules.order,
                                              submission.user_id)
         answer: dict[str, Any] = {"status": "applied", "season": submission.season}
         if standing is not None:
             answer.update(rank=standing.player.rank, score=standing.player.score)
-        await self.redis.send_reply(submission.reply_to or "", answer)
+        return answer
 
-    async def _delete(self, key: bytes, deletion: PlayerDeletion, partition: int, offset: int) -> None:
-        if key in self.table:
-            del self.table[key]
+    async def _delete(self, key: bytes, state: PlayerState, deletion: PlayerDeletion, partition: int,
+                      offset: int) -> None:
+        # The entry stays, empty, so that it still knows its offset and eventIds;
+        # the rest is idempotent, so a replayed deletion simply runs again.
+        self.table[key] = PlayerState(offset=max(offset, state.offset), events=state.events).to_bytes()
         seasons = await self.redis.remove_player(deletion.game_id, deletion.user_id, partition, offset + 1)
         self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, deletion.accepted_at_us)
         if deletion.reply_to:

@@ -30,7 +30,7 @@ from leaderboard_app.settings import SCORE_UPDATES_TOPIC, Settings
 from leaderboard_app.sinks.cassandra import CassandraArchive
 from leaderboard_app.sinks.redis import RedisLeaderboard
 from leaderboard_app.tables import game_rules_table, player_scores_table
-from leaderboard_app.topics import game_rule_updates_topic, score_updates_topic
+from leaderboard_app.topics import dead_letter_topic, game_rule_updates_topic, score_updates_topic
 from leaderboard_app.web import register_views
 from leaderboard_app.web.base import json_errors
 
@@ -67,6 +67,7 @@ class LeaderboardApp(faust.App):
                                       settings.topic_partitions, beacon=self.beacon)
         self.score_updates_topic = score_updates_topic(self)
         self.game_rule_updates_topic = game_rule_updates_topic(self)
+        self.dead_letter_topic = dead_letter_topic(self)
         self.player_scores = player_scores_table(self)
         self.game_rules = game_rules_table(self)
         register_agents(self)

@@ -25,6 +25,11 @@ MAX_ABS_SCORE = 2**53 - 1
 MAX_ID_LENGTH = 128
 MAX_DISPLAY_NAME_LENGTH = 64
 MAX_METADATA_BYTES = 1024
+MAX_EVENT_ID_LENGTH = 64
+#: How long a client's eventId is remembered to drop retries (microseconds).
+EVENT_ID_WINDOW_US = 24 * 3600 * 1_000_000
+#: Most eventIds remembered per player (the oldest are forgotten first).
+MAX_EVENT_IDS = 1000
 
 ORDERS = ("desc", "asc")
 OPERATORS = ("best", "set", "incr", "decr")
@@ -77,6 +82,8 @@ class ScoreSubmission:
     metadata: dict[str, Any] | None = None
     #: Where the agent reports the outcome (POST /score?wait=true), if anywhere.
     reply_to: str | None = None
+    #: The client's id for this submission: a repeat within 24 h is applied once.
+    event_id: str | None = None
 
     def to_bytes(self) -> bytes:
         body: dict[str, Any] = {
@@ -90,7 +97,7 @@ class ScoreSubmission:
             "rules": self.rules.as_json(),
         }
         for name, value in (("displayName", self.display_name), ("metadata", self.metadata),
-                            ("replyTo", self.reply_to)):
+                            ("replyTo", self.reply_to), ("eventId", self.event_id)):
             if value is not None:
                 body[name] = value
         return orjson.dumps(body)
@@ -130,6 +137,28 @@ class PlayerState:
     seasons: dict[str, SeasonScore] = field(default_factory=dict)
     display_name: str | None = None
     metadata: dict[str, Any] | None = None
+    #: Offset in ``score_updates`` of the last record applied to this player: a
+    #: record at or below it is a replay (all of a player's records share one
+    #: partition, in order), whose effect this state already holds.
+    offset: int = -1
+    #: Recent client eventIds -> [acceptedAtUs, the wait=true answer or None].
+    events: dict[str, list[Any]] = field(default_factory=dict)
+
+    def remember_event(self, event_id: str, accepted_at_us: int, answer: dict[str, Any] | None) -> PlayerState:
+        """Return this state remembering ``event_id``, forgetting ids older than 24 h (and the oldest beyond 1000)."""
+        horizon = accepted_at_us - EVENT_ID_WINDOW_US
+        kept = {eid: entry for eid, entry in self.events.items() if entry[0] >= horizon}
+        kept[event_id] = [accepted_at_us, answer]
+        if len(kept) > MAX_EVENT_IDS:
+            kept = dict(sorted(kept.items(), key=lambda item: item[1][0])[-MAX_EVENT_IDS:])
+        return replace(self, events=kept)
+
+    def seen_event(self, event_id: str | None, accepted_at_us: int) -> list[Any] | None:
+        """Return the remembered entry of ``event_id`` if it was seen within 24 h."""
+        if event_id is None:
+            return None
+        entry = self.events.get(event_id)
+        return entry if entry is not None and entry[0] >= accepted_at_us - EVENT_ID_WINDOW_US else None
 
     def with_season(self, season: str, score: SeasonScore) -> PlayerState:
         """Return this state with ``season`` set, forgetting all but the newest seasons."""
@@ -145,6 +174,8 @@ class PlayerState:
                         for s, v in self.seasons.items()},
             "displayName": self.display_name,
             "metadata": self.metadata,
+            "offset": self.offset,
+            "events": self.events,
         })
 
     @classmethod
@@ -154,6 +185,8 @@ class PlayerState:
             seasons={s: SeasonScore(*values) for s, values in data["seasons"].items()},
             display_name=data.get("displayName"),
             metadata=data.get("metadata"),
+            offset=data.get("offset", -1),
+            events=data.get("events", {}),
         )
 
 
@@ -241,6 +274,7 @@ class SubmissionFields:
     achieved_at: Any = None
     display_name: str | None = None
     metadata: dict[str, Any] | None = None
+    event_id: str | None = None
 
 
 def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
@@ -258,6 +292,7 @@ def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
         display_name=None if display_name is None else _printable("displayName", display_name,
                                                                     MAX_DISPLAY_NAME_LENGTH),
         metadata=None if metadata is None else validate_metadata(metadata),
+        event_id=None if data.get("eventId") is None else _printable("eventId", data["eventId"], MAX_EVENT_ID_LENGTH),
     )
 
 
@@ -294,6 +329,7 @@ def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
         display_name=fields.display_name,
         metadata=fields.metadata,
         reply_to=reply_to,
+        event_id=fields.event_id,
     )
 
 

@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 #: The Kafka topic that every accepted submission (and player deletion) is produced to.
 SCORE_UPDATES_TOPIC = "score_updates"
+#: Where malformed records of score_updates go, with the reason in a header.
+DEAD_LETTER_TOPIC = "score_updates.dlq"
 #: The Kafka topic that game rule changes go through.
 GAME_RULE_UPDATES_TOPIC = "game_rule_updates"
 

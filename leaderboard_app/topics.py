@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from leaderboard_app.settings import GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC
+from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC
 
 
 def score_updates_topic(app: faust.App) -> faust.TopicT:
@@ -25,6 +25,15 @@ def score_updates_topic(app: faust.App) -> faust.TopicT:
         # internal: Faust declares the topic at start-up with these partitions,
         # instead of leaving it to the broker's auto-creation defaults.
         internal=True,
+    )
+
+
+def dead_letter_topic(app: faust.App) -> faust.TopicT:
+    """Declare ``score_updates.dlq``: malformed records of ``score_updates``, as they were,
+    with an ``error`` header saying what is wrong with them."""
+    return app.topic(
+        DEAD_LETTER_TOPIC, key_type=bytes, value_type=bytes, value_serializer="raw",
+        partitions=app.conf.topic_partitions, internal=True,
     )
 
 

@@ -69,7 +69,7 @@ def build_submission(app: LeaderboardApp, data: Any, now_us: int, reply_to: str 
     return ScoreSubmission(
         game_id=fields.game_id, user_id=fields.user_id, score=fields.score, accepted_at_us=time.time_ns() // 1000,
         achieved_at_us=achieved_at_us, season=season, rules=rules, display_name=fields.display_name,
-        metadata=fields.metadata, reply_to=reply_to,
+        metadata=fields.metadata, reply_to=reply_to, event_id=fields.event_id,
     )
 
 
