@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WEB_PORT ?= 6066
 
-.PHONY: install services run test unit stop clean
+.PHONY: install services run test chaos unit stop clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ run: install services
 	$(VENV)/bin/faust -A leaderboard_app worker -l info --web-port $(WEB_PORT) --web-host 127.0.0.1
 
 test: install services
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not chaos"
+
+chaos: install services
+	$(PY) -m pytest -m chaos
 
 unit: install
 	$(PY) -m pytest tests/unit

@@ -178,6 +178,8 @@ def register_agents(app: LeaderboardApp) -> None:
         async for event in stream.events():
             message = event.message
             await applier.apply(event.key, event.value, message.partition, message.offset)
+            # Only once the changelog holds the new state may this offset be committed.
+            await app.player_scores.changelog_written()
 
     @app.agent(app.game_rule_updates_topic, name="apply_game_rules")
     async def apply_game_rules(stream: faust.StreamT) -> None:
@@ -192,5 +194,5 @@ def register_agents(app: LeaderboardApp) -> None:
                 continue
             game_id = key.decode("utf-8")
             app.game_rules[key] = rules.to_bytes()
-            await app.redis_leaderboard.touch_game(game_id, at_us)
+            await app.redis_leaderboard.set_rules(game_id, rules.to_bytes(), at_us)
             app.archive.record_rules(game_id, rules, at_us)

@@ -86,9 +86,15 @@ class LeaderboardApp(faust.App):
         if warning:
             logger.warning("!" * 20 + " %s " + "!" * 20, warning)
 
-    def rules_for(self, game_id: str) -> GameRules:
-        """Return the game's rules as this worker's replica of ``game_rules`` has them."""
-        raw = self.game_rules.get(game_id.encode("utf-8"))
+    async def rules_for(self, game_id: str) -> GameRules:
+        """Return the game's rules (defaults for a game never configured).
+
+        Read from Redis, where the rules agent puts them for every worker at once;
+        this worker's replica of the global table answers when Redis has none
+        (faust-streaming 0.15's global-table replicas can lag after a restart, so
+        they are not trusted first).
+        """
+        raw = await self.redis_leaderboard.rules(game_id) or self.game_rules.get(game_id.encode("utf-8"))
         return GameRules.from_bytes(raw) if raw else GameRules()
 
     def assigned_partitions(self) -> list[int]:

@@ -28,7 +28,7 @@ async def archive_due_seasons(app: LeaderboardApp) -> int:
     redis, archive = app.redis_leaderboard, app.archive
     done = 0
     for game_id, season in await redis.due_seasons(app.clock.now_us()):
-        order = app.rules_for(game_id).order
+        order = (await app.rules_for(game_id)).order
         players = await redis.top(game_id, season, order, count=2**31 - 1)
         await archive.store_standings(game_id, season, players, at_us=time.time_ns() // 1000)
         await redis.evict_season(game_id, season, app.settings.season_retention)

@@ -38,7 +38,7 @@ from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 from mode import Service
 
@@ -358,6 +358,9 @@ class CassandraArchive(Service):
         cluster = Cluster(
             list(settings.cassandra_contact_points), port=settings.cassandra_port, auth_provider=auth,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=5,
+            # The driver's default backoff grows to 10 minutes; a node back after
+            # an outage should take writes again within seconds.
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
         )
         try:
             session = cluster.connect()

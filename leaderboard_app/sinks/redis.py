@@ -11,6 +11,7 @@ are plain ASCII.
     lb:{<game>}:seasons           sorted set season -> last activity (microseconds)
     lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
     lb:games                      sorted set gameId -> last activity (GET /games)
+    lb:rules                      hash gameId -> its rules (JSON), read by every worker
     lb:closing                    sorted set [gameId, season] -> when its grace period ends (archiver)
     lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
     lb:applied:<appId>            hash partition -> next offset to apply (lag)
@@ -43,6 +44,7 @@ from leaderboard_app.scoring import competition_ranks
 
 KEY_PREFIX = "lb"
 GAMES_KEY = f"{KEY_PREFIX}:games"
+RULES_KEY = f"{KEY_PREFIX}:rules"
 #: Sorted set of [gameId, season] (JSON) -> when the season stops taking scores (microseconds).
 CLOSING_KEY = f"{KEY_PREFIX}:closing"
 TIEBREAK_DIGITS = 16
@@ -316,13 +318,17 @@ class RedisLeaderboard(Service):
         await self._retrying(queue)
         return seasons
 
-    async def touch_game(self, game_id: str, at_us: int) -> None:
-        """List the game in GET /games (rules set before any score count as activity)."""
+    async def set_rules(self, game_id: str, rules: bytes, at_us: int) -> None:
+        """Publish a game's rules to every worker, and list the game in GET /games."""
 
         async def queue(pipe: Any) -> None:
+            pipe.hset(RULES_KEY, game_id, rules)
             pipe.zadd(GAMES_KEY, {game_id: at_us}, gt=True)
 
         await self._retrying(queue)
+
+    async def rules(self, game_id: str) -> bytes | None:
+        return await self._read(self.client.hget(RULES_KEY, game_id))
 
     async def mark_applied(self, partition: int, next_offset: int) -> None:
         """Record progress for an event that changed nothing."""

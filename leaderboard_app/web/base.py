@@ -70,17 +70,17 @@ class LeaderboardView(View):
     async def standings(self, game_id: str, season: str) -> Any:
         """Return what answers rankings of the season: Redis, or Cassandra once Redis evicted it."""
         app = self.leaderboard
-        current = season_of(app.rules_for(game_id).reset, app.clock.now_us())
+        current = season_of((await app.rules_for(game_id)).reset, app.clock.now_us())
         if season == current or await app.redis_leaderboard.season_in_index(game_id, season):
             return app.redis_leaderboard
         if await app.archive.has_standings(game_id, season):
             return app.archive
         return app.redis_leaderboard
 
-    def game_and_season(self, request: Request) -> tuple[str, GameRules, str]:
+    async def game_and_season(self, request: Request) -> tuple[str, GameRules, str]:
         """Return the ``gameId`` query parameter, its rules and the season asked for (default: current)."""
         game_id = query_game_id(request)
-        rules = self.leaderboard.rules_for(game_id)
+        rules = await self.leaderboard.rules_for(game_id)
         text = query_value(request, "season")
         if text is None:
             return game_id, rules, season_of(rules.reset, self.leaderboard.clock.now_us())

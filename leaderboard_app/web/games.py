@@ -24,7 +24,7 @@ class GamesView(LeaderboardView):
     async def describe(self, game_id: str, rules: GameRules | None = None) -> dict[str, Any]:
         """Return the flat description of a game: rules, current season, players in it."""
         app = self.leaderboard
-        rules = rules or app.rules_for(game_id)
+        rules = rules or await app.rules_for(game_id)
         season = season_of(rules.reset, app.clock.now_us())
         players = await app.redis_leaderboard.total_members(game_id, season)
         return {"gameId": game_id, **rules.as_json(), "season": season, "players": players}
@@ -54,7 +54,7 @@ class GameView(GamesView):
         game_id = validate_id("gameId", gameId)
         rules = parse_rules(parse_json_object(await read_body(request, MAX_SCORE_BODY)))
         app = self.leaderboard
-        current = app.rules_for(game_id)
+        current = await app.rules_for(game_id)
         if rules == current:
             return self.json_response(await self.describe(game_id, rules))
         if await app.redis_leaderboard.game_is_active(game_id):
@@ -65,7 +65,7 @@ class GameView(GamesView):
         # Answer once this worker's replica has the rules, so the client's next
         # submission through it is stamped with them.
         deadline = time.monotonic() + WAIT_TIMEOUT
-        while app.rules_for(game_id) != rules:
+        while await app.rules_for(game_id) != rules:
             if time.monotonic() > deadline:
                 return self.json_response({"status": "queued", "gameId": game_id, **rules.as_json()}, status=202)
             await asyncio.sleep(0.02)

@@ -58,12 +58,13 @@ async def produce(topic: faust.TopicT, records: Sequence[tuple[bytes, bytes]], t
         raise BackendUnavailable(f"kafka: {exc or type(exc).__name__}") from exc
 
 
-def build_submission(app: LeaderboardApp, data: Any, now_us: int, reply_to: str | None = None) -> ScoreSubmission:
+async def build_submission(app: LeaderboardApp, data: Any, now_us: int,
+                           reply_to: str | None = None) -> ScoreSubmission:
     """Validate one client submission and stamp it with its game's rules and season."""
     if not isinstance(data, dict):
         raise InvalidInput("body", "must be a JSON object")
     fields = parse_submission_fields(data)
-    rules = app.rules_for(fields.game_id)
+    rules = await app.rules_for(fields.game_id)
     achieved_at_us = now_us if fields.achieved_at is None else parse_achieved_at(fields.achieved_at)
     season = accepted_season(rules.reset, achieved_at_us, now_us, int(app.settings.season_grace * 1_000_000))
     return ScoreSubmission(
@@ -93,7 +94,7 @@ class ScoreView(WriteView):
         started = time.monotonic()
         body = parse_json_object(await read_body(request, MAX_SCORE_BODY))
         app = self.leaderboard
-        submission = build_submission(app, body, app.clock.now_us(), reply_to=uuid.uuid4().hex if wait else None)
+        submission = await build_submission(app, body, app.clock.now_us(), reply_to=uuid.uuid4().hex if wait else None)
         await self.produce([_record(submission)])
         if submission.reply_to:
             answer = await app.redis_leaderboard.wait_reply(
@@ -118,7 +119,7 @@ class ScoresView(WriteView):
             if not isinstance(item, dict):
                 raise InvalidInput(f"scores[{index}]", "must be a JSON object")
             try:
-                submissions.append(build_submission(app, item, now_us))
+                submissions.append(await build_submission(app, item, now_us))
             except InvalidInput as exc:
                 raise exc.within(f"scores[{index}].") from None
         await self.produce([_record(submission) for submission in submissions])

@@ -21,7 +21,7 @@ blueprint = Blueprint("queries")
 class TopView(LeaderboardView):
     async def get(self, request: Request) -> Response:
         """Return ``k`` players from ``offset``, best first, with their ranks."""
-        game_id, rules, season = self.game_and_season(request)
+        game_id, rules, season = await self.game_and_season(request)
         count = query_int(request, "k", default=10, low=1, high=MAX_K)
         offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
         players = await (await self.standings(game_id, season)).top(game_id, season, rules.order, count, offset)
@@ -34,7 +34,7 @@ class AroundView(LeaderboardView):
     async def get(self, request: Request, userId: str) -> Response:  # noqa: N803 (route name)
         """Return the player with ``n`` players above and ``n`` below."""
         user_id = validate_id("userId", userId)
-        game_id, rules, season = self.game_and_season(request)
+        game_id, rules, season = await self.game_and_season(request)
         n = query_int(request, "n", default=5, low=1, high=MAX_AROUND)
         players = await (await self.standings(game_id, season)).around(game_id, season, rules.order, user_id, n)
         if players is None:
@@ -46,7 +46,7 @@ class AroundView(LeaderboardView):
 class RanksView(LeaderboardView):
     async def get(self, request: Request) -> Response:
         """Return the global ranks of the listed players who have a score, best first."""
-        game_id, rules, season = self.game_and_season(request)
+        game_id, rules, season = await self.game_and_season(request)
         text = query_value(request, "userIds")
         if not text:
             raise InvalidInput("userIds", f"is required: 1 to {MAX_FRIENDS} comma-separated user ids")
@@ -62,7 +62,7 @@ class RankView(LeaderboardView):
     async def get(self, request: Request, userId: str) -> Response:  # noqa: N803 (route name)
         """Return the player's rank, score, the game's size, percentile and the next player up."""
         user_id = validate_id("userId", userId)
-        game_id, rules, season = self.game_and_season(request)
+        game_id, rules, season = await self.game_and_season(request)
         standing = await (await self.standings(game_id, season)).rank_for(game_id, season, rules.order, user_id)
         if standing is None:
             raise self.NotFound("user not found")

@@ -26,6 +26,7 @@ import pytest
 import redis
 from aiokafka.partitioner import murmur2
 from cassandra.cluster import Cluster, Session
+from cassandra.policies import ExponentialReconnectionPolicy
 
 from leaderboard_app.models import player_key
 from leaderboard_app.settings import Settings
@@ -42,6 +43,8 @@ KEY_ENV = {
     "LEADERBOARD_READ_KEYS": f"old-reader-key,{KEYS['read']}",
     "LEADERBOARD_WRITE_KEYS": KEYS["write"],
     "LEADERBOARD_ADMIN_KEYS": KEYS["admin"],
+    # A SIGKILLed worker leaves the group after this, not after the 60 s default.
+    "BROKER_SESSION_TIMEOUT": "10",
 }
 
 
@@ -190,7 +193,9 @@ def redis_client(services: None) -> Iterator[redis.Redis]:
 
 @pytest.fixture(scope="session")
 def cassandra(services: None) -> Iterator[Session]:
-    cluster = Cluster(list(SETTINGS.cassandra_contact_points), port=SETTINGS.cassandra_port)
+    # Short reconnection backoff: a test stops and restarts Cassandra.
+    cluster = Cluster(list(SETTINGS.cassandra_contact_points), port=SETTINGS.cassandra_port, protocol_version=5,
+                      reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0))
     session = cluster.connect()
     yield session
     cluster.shutdown()

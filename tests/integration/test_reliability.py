@@ -1,0 +1,291 @@
+"""Nothing accepted is lost or counted twice: retries, malformed records, crashes,
+and Cassandra or Kafka going away, on the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from cassandra.cluster import Session
+
+from leaderboard_app.models import player_key
+from leaderboard_app.settings import DEAD_LETTER_TOPIC, SCORE_UPDATES_TOPIC
+from tests.conftest import eventually
+from tests.integration.conftest import (
+    SETTINGS,
+    WorkerGroup,
+    client_for,
+    rank_of,
+    same_partition_marker,
+    submit,
+    wait_for_score,
+)
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+def infra(service: str, action: str) -> None:
+    subprocess.run(["bash", str(INFRA / f"{service}.sh"), action], check=True, timeout=240)
+
+
+def test_a_retried_event_id_is_applied_once_and_answered_like_the_first(api: httpx.Client, game: str) -> None:
+    assert api.put(f"/games/{game}", json={"operator": "incr"}).status_code == 200
+    body = {"userId": "r", "score": 5, "gameId": game, "eventId": "attempt-1"}
+    first = api.post("/score", params={"wait": "true"}, json=body)
+    assert first.json() == {"status": "applied", "rank": 1, "score": 5, "season": "all"}
+    submit(api, game, "rival", 100)
+    wait_for_score(api, game, "rival", 100)
+    again = api.post("/score", params={"wait": "true"}, json=body)
+    assert again.json() == first.json()  # the first one's answer, though "r" is now second
+    assert api.post("/score", json=body).status_code == 202
+    other = api.post("/score", params={"wait": "true"}, json={**body, "eventId": "attempt-2"})
+    assert other.json() == {"status": "applied", "rank": 2, "score": 10, "season": "all"}
+    marker = same_partition_marker(game, "r")
+    submit(api, game, marker, 1)
+    wait_for_score(api, game, marker, 1)
+    assert rank_of(api, game, "r").json()["score"] == 10
+    assert api.post("/score", json={**body, "eventId": "x" * 65}).status_code == 400
+
+
+def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(api: httpx.Client, game: str) -> None:
+    garbage = f"not json {uuid.uuid4()}".encode()
+    key = player_key(game, "victim")
+
+    async def produce_and_find() -> dict[str, bytes]:
+        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092")
+        await producer.start()
+        try:
+            await producer.send_and_wait(SCORE_UPDATES_TOPIC, garbage, key=key)
+            await producer.send_and_wait(SCORE_UPDATES_TOPIC, b'{"type": "score", "gameId": 1}', key=key)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(DEAD_LETTER_TOPIC, bootstrap_servers="127.0.0.1:9092",
+                                    auto_offset_reset="earliest", group_id=None)
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        if record.value == garbage:
+                            return dict(record.headers)
+        finally:
+            await consumer.stop()
+        raise AssertionError("the malformed record never reached the dead-letter topic")
+
+    headers = asyncio.run(produce_and_find())
+    assert b"not valid JSON" in headers["error"]
+    submit(api, game, "victim", 3)
+    wait_for_score(api, game, "victim", 3)
+
+
+# -- crashes --------------------------------------------------------------------------
+
+OPERATORS = ("incr", "decr", "best", "set")
+
+
+def run_clients(workers: WorkerGroup, games: dict[str, str], users: list[str], seconds: float,
+                duplicate: bool) -> dict[tuple[str, str], list[tuple[str, int, int]]]:
+    """Send scores from four clients for ``seconds`` while workers are killed; return, per
+    player, what each submission's client was told ("acked" or "unknown") with its value.
+    Each player's submissions are sequential, so "set" has a well-defined last one."""
+    sequence: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(share: list[str], seed: int) -> None:
+        rng = random.Random(seed)
+        clients = [client_for(url, "write") for url in workers.urls]
+        seq = 0
+        while time.monotonic() < deadline:
+            operator = rng.choice(OPERATORS)
+            game, user = games[operator], rng.choice(share)
+            value = rng.randint(1, 1000)
+            seq += 1
+            body = {"gameId": game, "userId": user, "score": value, "eventId": uuid.uuid4().hex}
+            outcome = "refused"
+            for _ in range(2 if duplicate else 1):
+                outcome = send(rng.choice(clients), body, outcome)
+            if outcome != "refused":
+                with lock:
+                    sequence[(game, user)].append((outcome, seq, value))
+        for c in clients:
+            c.close()
+
+    threads = [threading.Thread(target=client, args=(users[i::4], i)) for i in range(4)]
+    threads.append(threading.Thread(target=kill_and_restart, args=(workers, seconds)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sequence
+
+
+def send(client: httpx.Client, body: dict, previous: str) -> str:
+    """Post one submission: "acked" on 202, "refused" if it surely never reached Kafka, else "unknown"."""
+    try:
+        response = client.post("/score", json=body)
+    except httpx.ConnectError:
+        return "acked" if previous == "acked" else ("unknown" if previous == "unknown" else "refused")
+    except httpx.HTTPError:
+        return "acked" if previous == "acked" else "unknown"
+    if response.status_code == 202:
+        return "acked"
+    return "acked" if previous == "acked" else "unknown"
+
+
+def kill_and_restart(workers: WorkerGroup, seconds: float) -> None:
+    """SIGKILL each worker once at a random moment, restarting it at once."""
+    rng = random.Random()
+    for index in (1, 0):
+        time.sleep(rng.uniform(0.15, 0.4) * seconds)
+        worker = workers.workers[index]
+        worker.stop(sig=signal.SIGKILL)
+        worker.start()
+
+
+def allowed_scores(operator: str, events: list[tuple[str, int, int]]) -> set[int] | tuple[int, int]:
+    """The scores a player may end with: every acked submission applied once, any unanswered at most once."""
+    acked = [value for kind, _, value in events if kind == "acked"]
+    unknown = [value for kind, _, value in events if kind == "unknown"]
+    if operator in ("incr", "decr"):
+        sign = 1 if operator == "incr" else -1
+        low, high = sign * sum(acked), sign * (sum(acked) + sum(unknown))
+        return (min(low, high), max(low, high))
+    if operator == "best":
+        floor = max(acked, default=None)
+        return {v for v in ([floor] if floor is not None else []) + unknown if floor is None or v >= floor}
+    last = max((seq for kind, seq, _ in events if kind == "acked"), default=0)
+    finals = {value for kind, seq, value in events if kind == "acked" and seq == last}
+    return finals | {value for kind, seq, value in events if kind == "unknown" and seq > last}
+
+
+def check_totals(workers: WorkerGroup, games: dict[str, str], sequence: dict, cassandra: Session) -> None:
+    query = (f"SELECT score FROM {SETTINGS.cassandra_keyspace}.season_scores"
+             " WHERE game_id = %s AND season = 'all' AND user_id = %s")
+    operator_of = {game: operator for operator, game in games.items()}
+    with client_for(workers.urls[0]) as first, client_for(workers.urls[1]) as second:
+        for (game, user), events in sequence.items():
+            allowed = allowed_scores(operator_of[game], events)
+
+            def matches(score: int) -> bool:
+                if isinstance(allowed, tuple):
+                    return allowed[0] <= score <= allowed[1]
+                return score in allowed
+
+            def settled() -> None:
+                answers = [rank_of(client, game, user) for client in (first, second)]
+                if not any(kind == "acked" for kind, _, _ in events):
+                    if answers[0].status_code == 404:
+                        return
+                assert [a.status_code for a in answers] == [200, 200], (game, user, events)
+                scores = [a.json()["score"] for a in answers]
+                assert scores[0] == scores[1] and matches(scores[0]), (game, user, scores, allowed, events)
+                stored = [row.score for row in cassandra.execute(query, (game, user))]
+                assert stored == [scores[0]], (game, user, stored, scores)
+
+            eventually(settled, timeout=90, interval=0.5)
+            if isinstance(allowed, tuple) and allowed[0] == allowed[1]:
+                assert rank_of(first, game, user).json()["score"] == allowed[0]
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("duplicate", [False, True], ids=["once", "every-submission-sent-twice"])
+def test_sigkilled_workers_neither_lose_nor_double_count(
+    workers: WorkerGroup, game: str, cassandra: Session, duplicate: bool
+) -> None:
+    games = {operator: f"{game}-{operator}" for operator in OPERATORS}
+    with client_for(workers.urls[0]) as api:
+        for operator, name in games.items():
+            assert api.put(f"/games/{name}", json={"operator": operator}).status_code in (200, 202)
+        for operator, name in games.items():
+            eventually(lambda: _operator_is(api, name, operator), timeout=60, interval=0.5)
+    users = [f"u{n}" for n in range(16)]
+    try:
+        sequence = run_clients(workers, games, users, seconds=20.0, duplicate=duplicate)
+        workers.wait_balanced()
+        acked = sum(kind == "acked" for events in sequence.values() for kind, _, _ in events)
+        assert acked > 100, "the clients hardly got anything through"
+        check_totals(workers, games, sequence, cassandra)
+    finally:
+        for worker in workers.workers:
+            if worker.process is None or worker.process.poll() is not None:
+                worker.start()
+        workers.wait_balanced()
+
+
+def _operator_is(api: httpx.Client, game: str, operator: str) -> None:
+    assert api.get(f"/games/{game}").json()["operator"] == operator
+
+
+# -- services going away -------------------------------------------------------------
+
+
+def test_cassandra_down_keeps_redis_current_and_every_missed_write_lands(
+    api: httpx.Client, game: str, cassandra: Session
+) -> None:
+    query = (f"SELECT score FROM {SETTINGS.cassandra_keyspace}.season_scores"
+             " WHERE game_id = %s AND season = 'all' AND user_id = %s")
+    infra("cassandra", "stop")
+    try:
+        for n in range(20):
+            submit(api, game, f"c{n}", n)
+        for n in range(20):
+            wait_for_score(api, game, f"c{n}", n)
+
+        def reported_down() -> None:
+            body = api.get("/ready").json()
+            assert body["cassandra"] != "ok" and body["redis"] == "ok"
+            assert body["pendingCassandraWrites"] > 0
+
+        eventually(reported_down, timeout=30)
+        assert api.get("/ready").status_code == 200
+    finally:
+        infra("cassandra", "start")
+
+    def landed() -> None:
+        for n in range(20):
+            try:
+                rows = list(cassandra.execute(query, (game, f"c{n}")))
+            except Exception as exc:  # the test's own session reconnects too
+                raise AssertionError(f"cassandra not answering yet: {exc}") from exc
+            assert [row.score for row in rows] == [n]
+
+    eventually(landed, timeout=120, interval=1)
+    eventually(lambda: _ready_field(api, "cassandra", "ok"), timeout=60)
+
+
+def _ready_field(api: httpx.Client, name: str, value: str) -> None:
+    assert api.get("/ready").json()[name] == value
+
+
+def test_kafka_down_answers_503_quickly_keeps_reads_and_recovers(api: httpx.Client, game: str) -> None:
+    submit(api, game, "before", 1)
+    wait_for_score(api, game, "before", 1)
+    infra("kafka", "stop")
+    try:
+        started = time.monotonic()
+        refused = api.post("/score", json={"userId": "during", "score": 2, "gameId": game})
+        assert refused.status_code == 503 and "kafka" in refused.json()["error"]
+        assert time.monotonic() - started <= 12.0
+        assert api.get("/topk", params={"gameId": game}).json()[0]["userId"] == "before"
+        assert api.get("/ready").status_code == 503
+    finally:
+        infra("kafka", "start")
+
+    def accepted() -> None:
+        response = api.post("/score", json={"userId": "after", "score": 3, "gameId": game})
+        assert response.status_code == 202, response.text
+
+    eventually(accepted, timeout=120, interval=1)
+    wait_for_score(api, game, "after", 3, timeout=120)
