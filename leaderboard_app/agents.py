@@ -177,7 +177,8 @@ def register_agents(app: LeaderboardApp) -> None:
     async def apply_score_updates(stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
-            await applier.apply(event.key, event.value, message.partition, message.offset)
+            async with app.index_lock:
+                await applier.apply(event.key, event.value, message.partition, message.offset)
             # Only once the changelog holds the new state may this offset be committed.
             await app.player_scores.changelog_written()
 

@@ -6,6 +6,7 @@ Data flow, one module each:
     agents.py      score_updates -> tables.py player_scores -> sinks/redis.py, sinks/cassandra.py
                    game_rule_updates -> tables.py game_rules (global) -> sinks/cassandra.py
     archiver.py    closed seasons: Redis -> Cassandra standings, then evicted from Redis
+    rebuild.py     Redis lost its data: table -> Redis again
     web/queries.py GET /topk, /around, /ranks, /rank, /history -> sinks/redis.py (history: Cassandra)
 
 ``faust -A leaderboard_app worker`` finds the ``app`` built at the bottom.
@@ -13,6 +14,7 @@ Data flow, one module each:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +24,7 @@ from mode import ServiceT
 
 from leaderboard_app.agents import register_agents
 from leaderboard_app.archiver import register_archiver
+from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.auth import open_warning
 from leaderboard_app.health import KafkaHealth, LagMonitor
 from leaderboard_app.models import GameRules
@@ -60,6 +63,10 @@ class LeaderboardApp(faust.App):
         self.settings = settings
         self.clock = Clock(offset_us=int(settings.clock_offset * 1_000_000))
         self.malformed_records = 0
+        #: Held by the agent per record and by the index rebuild per chunk of players.
+        self.index_lock = asyncio.Lock()
+        #: True while this worker rewrites lost partitions into Redis.
+        self.rebuilding = False
         self.redis_leaderboard = RedisLeaderboard(settings.redis_url, settings.app_id, beacon=self.beacon)
         self.archive = CassandraArchive(settings, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
@@ -72,6 +79,8 @@ class LeaderboardApp(faust.App):
         self.game_rules = game_rules_table(self)
         register_agents(self)
         register_archiver(self)
+        register_rebuild(self)
+        register_rebuild_command(self)
         register_views(self)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:

@@ -8,6 +8,7 @@
      │                            {"error": detail, **context} with its status code
      ├── ValidationError  400     (views turn InvalidInput into this)
      ├── NotFound         404
+     ├── RequestTimeout   408     (ours: a body that does not arrive in time)
      ├── PayloadTooLarge  413     (ours: request bodies over the endpoint's limit)
      └── ServiceUnavailable 503   (views turn BackendUnavailable into this)
 
@@ -41,6 +42,13 @@ class InvalidInput(LeaderboardError):
 
 class BackendUnavailable(LeaderboardError):
     """A backing service did not answer; the message names it."""
+
+
+class RequestTimeout(WebError):
+    """The client did not send its request body in time."""
+
+    code = HTTPStatus.REQUEST_TIMEOUT
+    detail = "request body not received in time"
 
 
 class PayloadTooLarge(WebError):

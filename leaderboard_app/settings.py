@@ -43,6 +43,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -90,6 +97,10 @@ class Settings:
     season_grace: float = 600.0
     #: Seconds a closed season stays in Redis once archived to Cassandra.
     season_retention: float = 7 * 86400.0
+    #: Requests per second per API key (per client address without a key); 0 = no limit.
+    rate_limit: int = 1000
+    #: Seconds a client may take to send a request body.
+    body_timeout: float = 10.0
     #: Seconds added to the wall clock (tests cross season boundaries with it).
     clock_offset: float = 0.0
     #: LEADERBOARD_READ_KEYS, LEADERBOARD_WRITE_KEYS, LEADERBOARD_ADMIN_KEYS (see ``auth``).
@@ -122,6 +133,8 @@ class Settings:
             season_grace=_read(env, "LEADERBOARD_SEASON_GRACE", "600", _non_negative_float),
             season_retention=_read(env, "LEADERBOARD_SEASON_RETENTION", str(7 * 86400), _non_negative_float),
             clock_offset=_read(env, "LEADERBOARD_CLOCK_OFFSET", "0", float),
+            rate_limit=_read(env, "LEADERBOARD_RATE_LIMIT", "1000", _non_negative_int),
+            body_timeout=_read(env, "LEADERBOARD_BODY_TIMEOUT", "10", _positive_float),
             api_keys=ApiKeys.from_env(env),
         )
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -97,6 +97,12 @@ _STATEMENTS = {
                       " WHERE game_id = ? AND season = ? AND bucket = ? AND position >= ? AND position < ?",
     "player_standing": "SELECT position, rank, score, worse, next_user, next_score, next_rank"
                        " FROM {ks}.season_players WHERE game_id = ? AND season = ? AND user_id = ?",
+    "scores": "SELECT game_id, season, user_id, score, reached_at, updated_at FROM {ks}.season_scores",
+    "game_scores": "SELECT game_id, season, user_id, score, reached_at, updated_at FROM {ks}.season_scores"
+                   " WHERE game_id = ? ALLOW FILTERING",
+    "count_scores": "SELECT COUNT(*) FROM {ks}.season_scores",
+    "count_game_scores": "SELECT COUNT(*) FROM {ks}.season_scores WHERE game_id = ? ALLOW FILTERING",
+    "all_rules": "SELECT game_id, ranking_order, operator, reset FROM {ks}.games",
     "total": "SELECT players FROM {ks}.season_totals WHERE game_id = ? AND season = ?",
     "delete_standing": "DELETE FROM {ks}.season_standings USING TIMESTAMP ?"
                        " WHERE game_id = ? AND season = ? AND bucket = ? AND position = ?",
@@ -287,6 +293,39 @@ class CassandraArchive(Service):
             raise
         except Exception as exc:  # the driver raises many unrelated types
             raise BackendUnavailable(f"cassandra: {exc or type(exc).__name__}") from exc
+
+    async def all_rules(self) -> list[tuple[str, GameRules]]:
+        """Return every game's persisted rules (a small table: one row per configured game)."""
+        rows = await self._reading("all_rules", ())
+        return [(row.game_id, GameRules(row.ranking_order, row.operator, row.reset)) for row in rows]
+
+    async def wait_connected(self, timeout: float = 60.0) -> None:
+        """Wait until the writer has connected (for commands run outside a worker)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._session is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise BackendUnavailable(f"cassandra: {self.last_error}")
+            await asyncio.sleep(0.2)
+
+    async def count_season_scores(self, game_id: str | None) -> int:
+        name, params = ("count_game_scores", (game_id,)) if game_id else ("count_scores", ())
+        return _first(await self._reading(name, params)).count
+
+    async def season_scores(self, game_id: str | None) -> AsyncIterator[tuple[str, str, str, SeasonScore]]:
+        """Yield every stored season score (of one game, or all): a full scan, for rebuilds only."""
+        session = self._require_session()
+        name, params = ("game_scores", (game_id,)) if game_id else ("scores", ())
+        loop = asyncio.get_running_loop()
+        rows = iter(await loop.run_in_executor(None, session.execute, self._prepared[name], params))
+        while True:
+            # Paging fetches the next page synchronously, so it runs off the event loop.
+            page = await loop.run_in_executor(None, lambda: [row for _, row in zip(range(500), rows)])
+            if not page:
+                return
+            for row in page:
+                reached = int(row.reached_at.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
+                updated = int(row.updated_at.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
+                yield row.game_id, row.season, row.user_id, SeasonScore(row.score, reached, reached, updated)
 
     async def check(self) -> None:
         """Raise BackendUnavailable unless Cassandra answers a query now."""

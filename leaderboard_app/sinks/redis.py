@@ -12,6 +12,7 @@ are plain ASCII.
     lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
     lb:games                      sorted set gameId -> last activity (GET /games)
     lb:rules                      hash gameId -> its rules (JSON), read by every worker
+    lb:index-partitions           set of score_updates partitions whose players are indexed (rebuild)
     lb:closing                    sorted set [gameId, season] -> when its grace period ends (archiver)
     lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
     lb:applied:<appId>            hash partition -> next offset to apply (lag)
@@ -45,6 +46,7 @@ from leaderboard_app.scoring import competition_ranks
 KEY_PREFIX = "lb"
 GAMES_KEY = f"{KEY_PREFIX}:games"
 RULES_KEY = f"{KEY_PREFIX}:rules"
+INDEXED_PARTITIONS_KEY = f"{KEY_PREFIX}:index-partitions"
 #: Sorted set of [gameId, season] (JSON) -> when the season stops taking scores (microseconds).
 CLOSING_KEY = f"{KEY_PREFIX}:closing"
 TIEBREAK_DIGITS = 16
@@ -275,7 +277,7 @@ class RedisLeaderboard(Service):
 
     # -- writes (the agent) ---------------------------------------------------
 
-    async def apply(self, write: PlayerWrite, partition: int, next_offset: int) -> None:
+    async def apply(self, write: PlayerWrite, partition: int, next_offset: int | None) -> None:
         """Store what one event changed, and that the partition is applied up to ``next_offset``.
 
         Every command writes absolute values, so retrying after an unclear
@@ -284,6 +286,25 @@ class RedisLeaderboard(Service):
         lost, the agent waits.
         """
         await self._retrying(lambda pipe: self._queue_apply(pipe, write, partition, next_offset))
+
+    async def apply_many(self, writes: Sequence[tuple[PlayerWrite, int]]) -> None:
+        """Store many players' states in one round trip (rebuilds); no progress is recorded."""
+
+        async def queue(pipe: Any) -> None:
+            for write, partition in writes:
+                await self._queue_apply(pipe, write, partition, None)
+
+        await self._retrying(queue)
+
+    async def restore_rules(self, rules: Sequence[tuple[str, bytes]]) -> None:
+        """Put back rules Redis lost, never replacing any written since (HSETNX)."""
+
+        async def queue(pipe: Any) -> None:
+            for game_id, raw in rules:
+                pipe.hsetnx(RULES_KEY, game_id, raw)
+                pipe.zadd(GAMES_KEY, {game_id: 0}, nx=True)
+
+        await self._retrying(queue)
 
     async def _queue_apply(self, pipe: Any, write: PlayerWrite, partition: int, next_offset: int) -> None:
         if write.state is not None and write.season is not None:
@@ -300,7 +321,8 @@ class RedisLeaderboard(Service):
             pipe.hset(profiles_key(write.game_id), write.user_id, orjson.dumps(write.profile))
         pipe.zadd(GAMES_KEY, {write.game_id: write.activity_us}, gt=True)
         pipe.sadd(user_games_key(write.user_id), write.game_id)
-        pipe.hset(self._applied_key, str(partition), next_offset)
+        if next_offset is not None:
+            pipe.hset(self._applied_key, str(partition), next_offset)
 
     async def remove_player(self, game_id: str, user_id: str, partition: int, next_offset: int) -> list[str]:
         """Erase the player from every season of the game (and its profile); return the seasons."""
@@ -329,6 +351,14 @@ class RedisLeaderboard(Service):
 
     async def rules(self, game_id: str) -> bytes | None:
         return await self._read(self.client.hget(RULES_KEY, game_id))
+
+    async def indexed_partitions(self) -> set[int]:
+        """Return the partitions whose players the index holds (empty after Redis lost its data)."""
+        return {int(p) for p in await self._read(self.client.smembers(INDEXED_PARTITIONS_KEY))}
+
+    async def mark_partitions_indexed(self, partitions: set[int]) -> None:
+        if partitions:
+            await self._read(self.client.sadd(INDEXED_PARTITIONS_KEY, *sorted(partitions)))
 
     async def mark_applied(self, partition: int, next_offset: int) -> None:
         """Record progress for an event that changed nothing."""
@@ -456,9 +486,9 @@ class RedisLeaderboard(Service):
         ids = await self._read(self.client.zrevrange(GAMES_KEY, offset, offset + limit - 1))
         return [game.decode("utf-8") for game in ids]
 
-    async def game_is_active(self, game_id: str) -> bool:
-        """Return whether any score of the game has been applied."""
-        return await self._read(self.client.zscore(GAMES_KEY, game_id)) is not None
+    async def game_has_scores(self, game_id: str) -> bool:
+        """Return whether any score of the game has been applied (in any season)."""
+        return bool(await self._read(self.client.zcard(seasons_key(game_id))))
 
     async def games_of(self, user_id: str) -> list[str]:
         members = await self._read(self.client.smembers(user_games_key(user_id)))
@@ -467,6 +497,15 @@ class RedisLeaderboard(Service):
     async def applied_offsets(self) -> dict[int, int]:
         offsets = await self._read(self.client.hgetall(self._applied_key))
         return {int(partition): int(offset) for partition, offset in offsets.items()}
+
+    async def count_request(self, client_id: str, second: int) -> int:
+        """Count a request of ``client_id`` in this second (shared by every worker); return the count."""
+        key = f"{KEY_PREFIX}:rate:{client_id}:{second}"
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 2)
+            count, _ = await self._read(pipe.execute())
+        return int(count)
 
     async def wait_reply(self, token: str, timeout: float) -> dict[str, Any] | None:
         """Wait up to ``timeout`` seconds for the agent's answer to a request."""

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
+import time
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import orjson
 from aiohttp import web
 from faust.web import Request, Response, View
 
-from leaderboard_app.auth import AuthError, Scope, authorize
-from leaderboard_app.errors import BackendUnavailable, InvalidInput, PayloadTooLarge
+from leaderboard_app.auth import AuthError, Scope, authorize, bearer_token
+from leaderboard_app.errors import BackendUnavailable, InvalidInput, PayloadTooLarge, RequestTimeout
 from leaderboard_app.models import GameRules, validate_id
 from leaderboard_app.seasons import parse_season, season_of
 
@@ -42,6 +44,9 @@ class LeaderboardView(View):
             if self.scope is not None:
                 scope = self.scope_for(request.method)
                 authorize(self.leaderboard.settings.api_keys, scope, request.headers.get("Authorization"))
+                if await self._over_rate_limit(request):
+                    return self.json_response({"error": "rate limit exceeded; retry after 1 s"}, status=429,
+                                              headers={"Retry-After": "1"})
             return await super().dispatch(request)
         except AuthError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -50,6 +55,16 @@ class LeaderboardView(View):
             return self.error(400, str(exc))
         except BackendUnavailable as exc:
             return self.error(503, str(exc))
+
+    async def _over_rate_limit(self, request: Any) -> bool:
+        limit = self.leaderboard.settings.rate_limit
+        if not limit:
+            return False
+        token = bearer_token(request.headers.get("Authorization"))
+        # Keys are counted under a digest, so no key is ever written to Redis.
+        client = "k" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:32] if token else (
+            "a" + str(request.remote))
+        return await self.leaderboard.redis_leaderboard.count_request(client, int(time.time())) > limit
 
     def scope_for(self, method: str) -> Scope:
         """Return the scope ``method`` needs on this endpoint (reads by default)."""
@@ -121,18 +136,29 @@ def query_flag(request: Request, name: str) -> bool:
     return value == "true"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the request body, refusing (413) anything longer than ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """Read the request body: 413 past ``limit`` bytes, 408 if it takes longer than ``timeout`` s.
+
+    The deadline keeps slow or half-open clients from holding a worker's
+    connections and memory indefinitely.
+    """
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(limit + 1 - size):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
-    return b"".join(chunks)
+
+    async def read_all() -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(limit + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+        return b"".join(chunks)
+
+    try:
+        return await asyncio.wait_for(read_all(), timeout)
+    except asyncio.TimeoutError:
+        raise RequestTimeout(f"request body not received within {timeout:g} s") from None
 
 
 @web.middleware

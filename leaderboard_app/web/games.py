@@ -52,12 +52,12 @@ class GameView(GamesView):
     async def put(self, request: Request, gameId: str) -> Response:  # noqa: N803 (route name)
         """Set a game's rules; 409 once the game has scores and the rules would change."""
         game_id = validate_id("gameId", gameId)
-        rules = parse_rules(parse_json_object(await read_body(request, MAX_SCORE_BODY)))
         app = self.leaderboard
+        rules = parse_rules(parse_json_object(await read_body(request, MAX_SCORE_BODY, app.settings.body_timeout)))
         current = await app.rules_for(game_id)
         if rules == current:
             return self.json_response(await self.describe(game_id, rules))
-        if await app.redis_leaderboard.game_is_active(game_id):
+        if await app.redis_leaderboard.game_has_scores(game_id):
             return self.error(409, f"the rules of game {game_id!r} cannot change: it already has scores "
                                    f"(order {current.order}, operator {current.operator}, reset {current.reset})")
         value = orjson.dumps({"rules": rules.as_json(), "atUs": time.time_ns() // 1000})

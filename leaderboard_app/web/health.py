@@ -44,6 +44,12 @@ class ReadyView(LeaderboardView):
         kafka, redis, cassandra = await asyncio.gather(
             _status(app.kafka_health.check), _status(app.redis_leaderboard.ping), _status(app.archive.check)
         )
+        if redis == "ok":
+            indexed = await app.redis_leaderboard.indexed_partitions()
+            missing = sorted(set(range(app.conf.topic_partitions)) - indexed)
+            if missing:
+                # Rankings are served, but they are not whole until every partition is back.
+                redis = f"rebuilding the index (partitions {missing} missing)"
         states = {"kafka": kafka, "redis": redis, "cassandra": cassandra}
         ready = all(states[name] == "ok" for name in REQUIRED)
         body = {

@@ -92,8 +92,8 @@ class ScoreView(WriteView):
         """Queue one score: 202 once Kafka holds it; with ``wait=true``, 200 once it is ranked."""
         wait = query_flag(request, "wait")
         started = time.monotonic()
-        body = parse_json_object(await read_body(request, MAX_SCORE_BODY))
         app = self.leaderboard
+        body = parse_json_object(await read_body(request, MAX_SCORE_BODY, app.settings.body_timeout))
         submission = await build_submission(app, body, app.clock.now_us(), reply_to=uuid.uuid4().hex if wait else None)
         await self.produce([_record(submission)])
         if submission.reply_to:
@@ -108,11 +108,11 @@ class ScoreView(WriteView):
 class ScoresView(WriteView):
     async def post(self, request: Request) -> Response:
         """Queue 1 to 1000 scores, all or none: 202 with their count once Kafka holds them."""
-        body = parse_json_object(await read_body(request, MAX_BATCH_BODY))
+        app = self.leaderboard
+        body = parse_json_object(await read_body(request, MAX_BATCH_BODY, app.settings.body_timeout))
         items = body.get("scores")
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
             raise InvalidInput("scores", f"must be an array of 1 to {MAX_BATCH} submissions")
-        app = self.leaderboard
         now_us = app.clock.now_us()
         submissions = []
         for index, item in enumerate(items):

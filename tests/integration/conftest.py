@@ -166,9 +166,11 @@ def services() -> None:
 @pytest.fixture(scope="session")
 def workers(services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerGroup]:
     group = WorkerGroup(tmp_path_factory.mktemp("workers"))
-    group.start()
-    yield group
-    group.stop()
+    try:
+        group.start()
+        yield group
+    finally:  # also when starting failed: no worker may outlive the session
+        group.stop()
 
 
 @pytest.fixture
@@ -250,3 +252,18 @@ def wait_for_scores(client: httpx.Client, game_id: str, scores: dict[str, int], 
     partitions may be applied in any order, so each one is awaited)."""
     for user_id, score in scores.items():
         wait_for_score(client, game_id, user_id, score, timeout=timeout, **params)
+
+
+def set_rules(client: httpx.Client, game_id: str, **rules: str) -> httpx.Response:
+    """PUT a game's rules; a 202 (not yet visible, e.g. during a rebalance) is followed
+    until they are, and then answered by the same PUT again (200 once in place)."""
+    path = f"/games/{quote(game_id, safe='')}"
+    response = client.put(path, json=rules)
+    if response.status_code == 202:
+        def visible() -> None:
+            body = client.get(path).json()
+            assert all(body[name] == value for name, value in rules.items()), body
+
+        eventually(visible, timeout=60, interval=0.2)
+        response = client.put(path, json=rules)
+    return response

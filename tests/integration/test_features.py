@@ -18,6 +18,7 @@ from tests.integration.conftest import (
     partition_of,
     rank_of,
     same_partition_marker,
+    set_rules,
     submit,
     wait_for_score,
     wait_for_scores,
@@ -25,7 +26,7 @@ from tests.integration.conftest import (
 
 
 def put_rules(client: httpx.Client, game: str, **rules: str) -> httpx.Response:
-    return client.put(f"/games/{quote(game, safe='')}", json=rules)
+    return set_rules(client, game, **rules)
 
 
 def top(client: httpx.Client, game: str, **params: object) -> list[dict]:
@@ -88,6 +89,8 @@ def test_each_operator_in_each_order(api: httpx.Client, game: str, order: str, o
 def test_rules_cannot_change_once_the_game_has_scores(api: httpx.Client, game: str) -> None:
     assert put_rules(api, game, order="asc").status_code == 200
     assert put_rules(api, game, order="asc").status_code == 200  # the same rules again: fine
+    assert put_rules(api, game, order="asc", operator="set").status_code == 200  # no scores yet: may change
+    assert put_rules(api, game, order="asc").status_code == 200
     submit(api, game, "p", 10)
     wait_for_score(api, game, "p", 10)
     refused = put_rules(api, game, order="desc")

@@ -27,6 +27,7 @@ from tests.integration.conftest import (
     client_for,
     rank_of,
     same_partition_marker,
+    set_rules,
     submit,
     wait_for_score,
 )
@@ -35,11 +36,15 @@ INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 
 def infra(service: str, action: str) -> None:
+    """Stop or start a service this checkout started (`make test` did)."""
     subprocess.run(["bash", str(INFRA / f"{service}.sh"), action], check=True, timeout=240)
+    if action == "stop":
+        status = subprocess.run(["bash", str(INFRA / f"{service}.sh"), "status"], capture_output=True, timeout=60)
+        assert status.returncode != 0, f"{service} still answers: it was not started by this checkout's infra/"
 
 
 def test_a_retried_event_id_is_applied_once_and_answered_like_the_first(api: httpx.Client, game: str) -> None:
-    assert api.put(f"/games/{game}", json={"operator": "incr"}).status_code == 200
+    assert set_rules(api, game, operator="incr").status_code == 200
     body = {"userId": "r", "score": 5, "gameId": game, "eventId": "attempt-1"}
     first = api.post("/score", params={"wait": "true"}, json=body)
     assert first.json() == {"status": "applied", "rank": 1, "score": 5, "season": "all"}
@@ -289,3 +294,50 @@ def test_kafka_down_answers_503_quickly_keeps_reads_and_recovers(api: httpx.Clie
 
     eventually(accepted, timeout=120, interval=1)
     wait_for_score(api, game, "after", 3, timeout=120)
+
+
+def test_redis_losing_its_data_is_rebuilt_from_the_tables_while_ingestion_goes_on(
+    api: httpx.Client, game: str, redis_client: object
+) -> None:
+    assert set_rules(api, game, order="asc").status_code == 200
+    scores = {f"r{n}": 100 - n for n in range(30)}
+    for user, score in scores.items():
+        submit(api, game, user, score, displayName=user.upper())
+    for user, score in scores.items():
+        wait_for_score(api, game, user, score)
+    before = api.get("/topk", params={"gameId": game, "k": 100}).json()
+
+    redis_client.flushall()  # type: ignore[attr-defined]
+    submit(api, game, "during", 1000)
+
+    eventually(lambda: _ready_field(api, "redis", "ok"), timeout=60, interval=0.5)
+    wait_for_score(api, game, "during", 1000)
+    after = api.get("/topk", params={"gameId": game, "k": 100}).json()
+    assert after[:-1] == before and after[-1]["userId"] == "during"  # asc: the rules came back too
+    assert api.get(f"/games/{game}").json()["order"] == "asc"
+
+
+def test_the_rebuild_command_restores_one_game_from_cassandra(
+    api: httpx.Client, game: str, redis_client: object, cassandra: Session
+) -> None:
+    scores = {f"c{n}": n for n in range(10)}
+    for user, score in scores.items():
+        submit(api, game, user, score)
+    for user, score in scores.items():
+        wait_for_score(api, game, user, score)
+    query = (f"SELECT COUNT(*) FROM {SETTINGS.cassandra_keyspace}.season_scores"
+             " WHERE game_id = %s ALLOW FILTERING")
+    eventually(lambda: _count_is(cassandra, query, game, 10), timeout=30)
+    from leaderboard_app.sinks.redis import season_keys
+
+    redis_client.delete(*season_keys(game, "all"))  # type: ignore[attr-defined]
+    assert rank_of(api, game, "c3").status_code == 404
+    done = subprocess.run([".venv/bin/faust", "-A", "leaderboard_app", "rebuild-redis", "--game", game],
+                          capture_output=True, text=True, timeout=120, cwd=INFRA.parent)
+    assert done.returncode == 0, done.stderr
+    assert "rebuilt 10 season scores" in done.stdout
+    assert [e["userId"] for e in api.get("/topk", params={"gameId": game}).json()] == [f"c{n}" for n in range(9, -1, -1)]
+
+
+def _count_is(cassandra: Session, query: str, game: str, count: int) -> None:
+    assert cassandra.execute(query, (game,)).one().count == count

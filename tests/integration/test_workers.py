@@ -16,6 +16,7 @@ from tests.integration.conftest import (
     rank_of,
     standing,
     same_partition_marker,
+    set_rules,
     submit,
     wait_for_score,
     wait_for_scores,
@@ -71,7 +72,7 @@ def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(
     workers: WorkerGroup, game: str, redis_client: redis.Redis
 ) -> None:
     with client_for(workers.urls[0]) as api:
-        assert api.put(f"/games/{game}", json={"reset": "daily"}).status_code == 200
+        assert set_rules(api, game, reset="daily").status_code == 200
     # Restart the workers with their clocks 40 s before a UTC midnight, a short
     # grace period, and closed seasons evicted from Redis as soon as archived.
     midnight = (int(time.time()) // 86400 + 2) * 86400
@@ -83,8 +84,8 @@ def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(
     try:
         with client_for(workers.urls[0]) as api, client_for(workers.urls[1]) as other:
             assert api.get(f"/games/{game}").json()["season"] == day_before
-            applied = api.post("/score", params={"wait": "true"}, json={"userId": "old", "score": 10, "gameId": game})
-            assert applied.json() == {"status": "applied", "rank": 1, "score": 10, "season": day_before}
+            submit(api, game, "old", 10)
+            assert wait_for_score(api, game, "old", 10)["season"] == day_before
 
             eventually(lambda: _season_is(api, game, day_after), timeout=60, interval=0.5)
             submit(api, game, "new", 5)
@@ -129,3 +130,22 @@ def _evicted(client: redis.Redis, key: str) -> None:
 
 def _season_is(api, game: str, season: str) -> None:
     assert api.get(f"/games/{game}").json()["season"] == season
+
+
+def test_the_rate_limit_is_per_key_shared_by_all_workers_and_answered_429(workers: WorkerGroup, game: str) -> None:
+    workers.stop()
+    workers.start(LEADERBOARD_RATE_LIMIT="10")
+    try:
+        with client_for(workers.urls[0], "read") as first, client_for(workers.urls[1], "read") as second:
+            answers = [(first if n % 2 else second).get("/topk", params={"gameId": game}) for n in range(30)]
+            limited = [a for a in answers if a.status_code == 429]
+            # 30 requests within a second or two: at most 10 pass in each second, across both workers.
+            assert len(limited) >= 10
+            assert limited[0].headers["Retry-After"] == "1" and "rate limit" in limited[0].json()["error"]
+            assert all(a.status_code in (200, 429) for a in answers)
+            with client_for(workers.urls[0], "write") as other_key:
+                assert other_key.get("/topk", params={"gameId": game}).status_code == 200
+            assert all(first.get("/health").status_code == 200 for _ in range(20))
+    finally:
+        workers.stop()
+        workers.start()

@@ -1,0 +1,149 @@
+"""Redis is a derived index: notice when it lost its data, and rebuild it.
+
+Every worker keeps, in the Redis set ``lb:index-partitions``, the partitions of
+``score_updates`` whose players are in the index. Redis restarted without
+persistence, or flushed, loses that set with everything else; each worker then
+rewrites the players of the partitions it owns from its table (the authority),
+and the rules from Cassandra, while the agent goes on applying new records.
+Until every partition is back, ``/ready`` says the index is rebuilding.
+
+``faust -A leaderboard_app rebuild-redis [--game G]`` rebuilds from Cassandra's
+durable record instead, for one game or all, with a progress bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from faust.cli import AppCommand, option
+
+from leaderboard_app.models import GameRules, PlayerState, player_key
+from leaderboard_app.seasons import season_bounds_us
+from leaderboard_app.sinks.redis import PlayerWrite
+
+if TYPE_CHECKING:
+    from leaderboard_app.app import LeaderboardApp
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between checks that the index still holds this worker's partitions.
+CHECK_INTERVAL = 2.0
+#: Players rewritten per step (the agent waits at most one step).
+CHUNK = 200
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (and so the table) puts ``key`` in."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
+    """Rewrite every player of ``partitions`` from the table into Redis; return how many."""
+    rules = dict(await app.archive.all_rules())
+    await app.redis_leaderboard.restore_rules([(game, r.to_bytes()) for game, r in rules.items()])
+    table = app.player_scores
+    keys = [key for key in list(table.keys()) if partition_of(key, app.conf.topic_partitions) in partitions]
+    rebuilt = 0
+    for start in range(0, len(keys), CHUNK):
+        # The lock keeps the agent from writing a newer state in between our
+        # read of a player and our write of it.
+        async with app.index_lock:
+            writes = []
+            for key in keys[start:start + CHUNK]:
+                raw = table.get(key)
+                try:
+                    state = PlayerState.from_bytes(raw) if raw else None
+                except (ValueError, KeyError, TypeError) as exc:
+                    # One unreadable entry must not keep the whole index unbuilt.
+                    logger.warning("skipping unreadable player_scores entry %r: %r", key[:200], exc)
+                    continue
+                if state is not None:
+                    writes.extend(_player_writes(app, key, state, rules))
+                    rebuilt += 1
+            await app.redis_leaderboard.apply_many(writes)
+    await app.redis_leaderboard.mark_partitions_indexed(partitions)
+    return rebuilt
+
+
+def _player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
+                   rules: dict[str, GameRules]) -> list[tuple[PlayerWrite, int]]:
+    game_id, user_id = orjson.loads(key)
+    game_rules = rules.get(game_id, GameRules())
+    profile = None
+    if state.display_name is not None or state.metadata is not None:
+        profile = {"displayName": state.display_name, "metadata": state.metadata}
+    partition = partition_of(key, app.conf.topic_partitions)
+    return [(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
+                         state=score, order=game_rules.order, profile=profile,
+                         closes_at_us=_closes_at(app, game_rules, season)), partition)
+            for season, score in state.seasons.items()]
+
+
+def _closes_at(app: LeaderboardApp, rules: GameRules, season: str) -> int | None:
+    bounds = season_bounds_us(rules.reset, season)
+    return None if bounds is None else bounds[1] + int(app.settings.season_grace * 1_000_000)
+
+
+def register_rebuild(app: LeaderboardApp) -> None:
+    """Watch the index on every worker and rebuild what it lost."""
+
+    @app.timer(CHECK_INTERVAL, name="keep_redis_index_whole")
+    async def keep_redis_index_whole() -> None:
+        try:
+            owned = set(app.assigned_partitions())
+            missing = owned - await app.redis_leaderboard.indexed_partitions()
+            if not missing:
+                return
+            app.rebuilding = True
+            logger.warning("redis index lacks partitions %s: rebuilding them from the table", sorted(missing))
+            count = await rebuild_partitions(app, missing)
+            logger.info("rebuilt %d players of partitions %s in redis", count, sorted(missing))
+        except Exception as exc:  # Redis or Cassandra away: the next round tries again
+            logger.warning("redis index check failed (%s); will retry", exc)
+        finally:
+            app.rebuilding = False
+
+
+async def rebuild_from_cassandra(app: LeaderboardApp, game: str | None, progress: Callable[[int], None]) -> int:
+    """Rewrite season scores from Cassandra's durable record (all games, or ``game``) into Redis."""
+    archive, redis = app.archive, app.redis_leaderboard
+    rules = dict(await archive.all_rules())
+    await redis.restore_rules([(g, r.to_bytes()) for g, r in rules.items() if game in (None, g)])
+    count = 0
+    async for game_id, season, user_id, score in archive.season_scores(game):
+        game_rules = rules.get(game_id, GameRules())
+        write = PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
+                            state=score, order=game_rules.order,
+                            closes_at_us=_closes_at(app, game_rules, season))
+        await redis.apply(write, partition_of(player_key(game_id, user_id), app.conf.topic_partitions), None)
+        count += 1
+        progress(1)
+    return count
+
+
+def register_rebuild_command(app: LeaderboardApp) -> None:
+    """Add ``faust -A leaderboard_app rebuild-redis [--game G]``."""
+
+    @app.command(option("--game", default=None, help="Rebuild only this game (default: every game)."))
+    async def rebuild_redis(self: AppCommand, game: str | None) -> None:
+        """Rebuild the Redis index from Cassandra's durable record, with a progress bar."""
+        services = (app.redis_leaderboard, app.archive)
+        for service in services:
+            await service.start()
+        try:
+            await app.archive.wait_connected()
+            total = await app.archive.count_season_scores(game)
+            with click.progressbar(length=total, label="rebuilding redis", file=sys.stderr) as bar:
+                count = await rebuild_from_cassandra(app, game, bar.update)
+            click.echo(f"rebuilt {count} season scores" + (f" of game {game!r}" if game else ""))
+        finally:
+            for service in reversed(services):
+                await service.stop()
