@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from leaderboard_app.auth import ApiKeys
 
@@ -29,32 +29,22 @@ class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError("must be at least 1")
-    return value
+def _at_least(parse: Callable[[str], float], minimum: float, inclusive: bool = True) -> Callable[[str], Any]:
+    """Return a cast that parses a number and refuses values below ``minimum`` (or equal, if not inclusive)."""
+
+    def cast(text: str) -> Any:
+        value = parse(text)
+        if not (value >= minimum if inclusive else value > minimum):
+            raise ValueError(f"must be {'at least' if inclusive else 'greater than'} {minimum:g}")
+        return value
+
+    return cast
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError("must be greater than 0")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be 0 or more")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ValueError("must be 0 or more")
-    return value
+_positive_int = _at_least(int, 1)
+_positive_float = _at_least(float, 0, inclusive=False)
+_non_negative_int = _at_least(int, 0)
+_non_negative_float = _at_least(float, 0)
 
 
 def _csv(text: str) -> tuple[str, ...]:
