@@ -177,10 +177,19 @@ def register_agents(app: LeaderboardApp) -> None:
     async def apply_score_updates(stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
-            async with app.index_lock:
-                await applier.apply(event.key, event.value, message.partition, message.offset)
-            # Only once the changelog holds the new state may this offset be committed.
-            await app.player_scores.changelog_written()
+            try:
+                async with app.index_lock:
+                    await applier.apply(event.key, event.value, message.partition, message.offset)
+                # Only once the changelog holds the new state may this offset be committed.
+                await app.player_scores.changelog_written()
+            except Exception as exc:
+                # Faust acks the record of an agent that raises, and its offset would
+                # be committed without its state in the changelog: stop the worker
+                # instead, so the record is applied again by whoever takes the partition.
+                logger.critical("could not apply score_updates[%d]@%d (%r): stopping the worker",
+                                message.partition, message.offset, exc)
+                await app.crash(exc)
+                raise
 
     @app.agent(app.game_rule_updates_topic, name="apply_game_rules")
     async def apply_game_rules(stream: faust.StreamT) -> None:

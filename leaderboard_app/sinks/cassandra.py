@@ -83,7 +83,8 @@ _STATEMENTS = {
                " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "month": "INSERT INTO {ks}.history_months (game_id, user_id, month) VALUES (?, ?, ?) USING TIMESTAMP ?",
     "delete_score": "DELETE FROM {ks}.season_scores USING TIMESTAMP ? WHERE game_id = ? AND season = ? AND user_id = ?",
-    "delete_history": "DELETE FROM {ks}.score_history USING TIMESTAMP ? WHERE game_id = ? AND user_id = ? AND month = ?",
+    "delete_history": "DELETE FROM {ks}.score_history USING TIMESTAMP ?"
+                      " WHERE game_id = ? AND user_id = ? AND month = ?",
     "delete_months": "DELETE FROM {ks}.history_months USING TIMESTAMP ? WHERE game_id = ? AND user_id = ?",
     "months": "SELECT month FROM {ks}.history_months WHERE game_id = ? AND user_id = ?",
     "history_page": "SELECT achieved_at, score, season FROM {ks}.score_history"

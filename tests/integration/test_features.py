@@ -4,7 +4,6 @@ wait=true, profiles, history, deletion and keys, on the real stack."""
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote
 
 import httpx
 import pytest

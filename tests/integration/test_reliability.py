@@ -336,7 +336,8 @@ def test_the_rebuild_command_restores_one_game_from_cassandra(
                           capture_output=True, text=True, timeout=120, cwd=INFRA.parent)
     assert done.returncode == 0, done.stderr
     assert "rebuilt 10 season scores" in done.stdout
-    assert [e["userId"] for e in api.get("/topk", params={"gameId": game}).json()] == [f"c{n}" for n in range(9, -1, -1)]
+    listed = api.get("/topk", params={"gameId": game}).json()
+    assert [e["userId"] for e in listed] == [f"c{n}" for n in range(9, -1, -1)]
 
 
 def _count_is(cassandra: Session, query: str, game: str, count: int) -> None:

@@ -24,7 +24,13 @@ def test_environment_overrides_and_data_dir_follows_the_port():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("WEB_PORT", "http"), ("TOPIC_PARTITIONS", "0"), ("CASSANDRA_KEYSPACE", "x; DROP"), ("LEADERBOARD_KAFKA_TIMEOUT", "-1")],
+    [
+        ("WEB_PORT", "http"),
+        ("TOPIC_PARTITIONS", "0"),
+        ("CASSANDRA_KEYSPACE", "x; DROP"),
+        ("LEADERBOARD_KAFKA_TIMEOUT", "-1"),
+        ("LEADERBOARD_RATE_LIMIT", "-5"),
+    ],
 )
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
