@@ -21,7 +21,7 @@ from leaderboard_app.models import (
     player_key,
 )
 from leaderboard_app.scoring import apply_submission
-from leaderboard_app.seasons import season_bounds_us
+from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.sinks.redis import PlayerWrite
 
 if TYPE_CHECKING:
@@ -117,10 +117,7 @@ class ScoreApplier:
         # Rewriting the entry puts it in the changelog again before this offset is
         # committed, in case the crash came between the local store and the changelog.
         self.table[key] = state.to_bytes()
-        profile = None
-        if state.display_name is not None or state.metadata is not None:
-            profile = {"displayName": state.display_name, "metadata": state.metadata}
-        await self._write_sinks(submission, state.seasons.get(submission.season), profile, partition, offset)
+        await self._write_sinks(submission, state.seasons.get(submission.season), state.profile(), partition, offset)
         if submission.reply_to:
             await self.redis.send_reply(submission.reply_to, await self._answer(submission))
 
@@ -136,19 +133,13 @@ class ScoreApplier:
         write = PlayerWrite(
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
-            closes_at_us=self._closes_at(submission),
+            closes_at_us=closes_at_us(submission.rules.reset, submission.season, self.app.settings.season_grace_us),
         )
         await self.redis.apply(write, partition, offset + 1)
         self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
                                        submission.achieved_at_us, submission.accepted_at_us)
         if season_state is not None:
             self.archive.record_score(submission.game_id, submission.season, submission.user_id, season_state)
-
-    def _closes_at(self, submission: ScoreSubmission) -> int | None:
-        bounds = season_bounds_us(submission.rules.reset, submission.season)
-        if bounds is None:
-            return None
-        return bounds[1] + int(self.app.settings.season_grace * 1_000_000)
 
     async def _answer(self, submission: ScoreSubmission) -> dict[str, Any]:
         standing = await self.redis.rank_for(submission.game_id, submission.season, submission.rules.order,

@@ -160,6 +160,12 @@ class PlayerState:
         entry = self.events.get(event_id)
         return entry if entry is not None and entry[0] >= accepted_at_us - EVENT_ID_WINDOW_US else None
 
+    def profile(self) -> dict[str, Any] | None:
+        """The player's ``{"displayName", "metadata"}``, or None if neither is known."""
+        if self.display_name is None and self.metadata is None:
+            return None
+        return {"displayName": self.display_name, "metadata": self.metadata}
+
     def with_season(self, season: str, score: SeasonScore) -> PlayerState:
         """Return this state with ``season`` set, forgetting all but the newest seasons."""
         seasons = {**self.seasons, season: score}

@@ -27,7 +27,7 @@ from aiokafka.partitioner import murmur2
 from faust.cli import AppCommand, option
 
 from leaderboard_app.models import GameRules, PlayerState, player_key
-from leaderboard_app.seasons import season_bounds_us
+from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.sinks.redis import PlayerWrite
 
 if TYPE_CHECKING:
@@ -78,19 +78,12 @@ def _player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
                    rules: dict[str, GameRules]) -> list[tuple[PlayerWrite, int]]:
     game_id, user_id = orjson.loads(key)
     game_rules = rules.get(game_id, GameRules())
-    profile = None
-    if state.display_name is not None or state.metadata is not None:
-        profile = {"displayName": state.display_name, "metadata": state.metadata}
     partition = partition_of(key, app.conf.topic_partitions)
+    grace_us = app.settings.season_grace_us
     return [(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
-                         state=score, order=game_rules.order, profile=profile,
-                         closes_at_us=_closes_at(app, game_rules, season)), partition)
+                         state=score, order=game_rules.order, profile=state.profile(),
+                         closes_at_us=closes_at_us(game_rules.reset, season, grace_us)), partition)
             for season, score in state.seasons.items()]
-
-
-def _closes_at(app: LeaderboardApp, rules: GameRules, season: str) -> int | None:
-    bounds = season_bounds_us(rules.reset, season)
-    return None if bounds is None else bounds[1] + int(app.settings.season_grace * 1_000_000)
 
 
 def resend_to_cassandra(app: LeaderboardApp, partitions: set[int]) -> int:
@@ -153,7 +146,7 @@ async def rebuild_from_cassandra(app: LeaderboardApp, game: str | None, progress
         game_rules = rules.get(game_id, GameRules())
         write = PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
                             state=score, order=game_rules.order,
-                            closes_at_us=_closes_at(app, game_rules, season))
+                            closes_at_us=closes_at_us(game_rules.reset, season, app.settings.season_grace_us))
         await redis.apply(write, partition_of(player_key(game_id, user_id), app.conf.topic_partitions), None)
         count += 1
         progress(1)

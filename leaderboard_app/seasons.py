@@ -90,6 +90,12 @@ def season_bounds_us(reset: str, season: str) -> tuple[int, int] | None:
     return start_us, start_us + days * US_PER_DAY
 
 
+def closes_at_us(reset: str, season: str, grace_us: int) -> int | None:
+    """When the season stops taking late submissions (end + grace); None for "all"."""
+    bounds = season_bounds_us(reset, season)
+    return None if bounds is None else bounds[1] + grace_us
+
+
 def parse_season(reset: str, text: str) -> str:
     """Return the canonical season id a client's ``season`` value names; raise InvalidInput if it names none."""
     span = _season_span(reset, text)

@@ -96,6 +96,10 @@ class Settings:
     #: LEADERBOARD_READ_KEYS, LEADERBOARD_WRITE_KEYS, LEADERBOARD_ADMIN_KEYS (see ``auth``).
     api_keys: ApiKeys = field(default_factory=ApiKeys, repr=False)
 
+    @property
+    def season_grace_us(self) -> int:
+        return int(self.season_grace * 1_000_000)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: ``os.environ``)."""

@@ -66,7 +66,7 @@ async def build_submission(app: LeaderboardApp, data: Any, now_us: int,
     fields = parse_submission_fields(data)
     rules = await app.rules_for(fields.game_id)
     achieved_at_us = now_us if fields.achieved_at is None else parse_achieved_at(fields.achieved_at)
-    season = accepted_season(rules.reset, achieved_at_us, now_us, int(app.settings.season_grace * 1_000_000))
+    season = accepted_season(rules.reset, achieved_at_us, now_us, app.settings.season_grace_us)
     return ScoreSubmission(
         game_id=fields.game_id, user_id=fields.user_id, score=fields.score, accepted_at_us=time.time_ns() // 1000,
         achieved_at_us=achieved_at_us, season=season, rules=rules, display_name=fields.display_name,
