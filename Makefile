@@ -21,7 +21,7 @@ run: install services
 	$(VENV)/bin/faust -A leaderboard_app worker -l info --web-port $(WEB_PORT) --web-host 127.0.0.1
 
 test: install services
-	$(PY) -m pytest -m "not chaos"
+	$(PY) -m pytest
 
 chaos: install services
 	$(PY) -m pytest -m chaos

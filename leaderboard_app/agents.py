@@ -3,12 +3,18 @@ game_rule_updates -> game_rules global table -> Cassandra."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import replace
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import faust
 import orjson
+from faust.streams import _current_event
+from faust.types import TP, EventT
 
 from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import (
@@ -22,12 +28,30 @@ from leaderboard_app.models import (
 )
 from leaderboard_app.scoring import apply_submission
 from leaderboard_app.seasons import closes_at_us
+from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import PlayerWrite
+from leaderboard_app.tables import progress_key
+from leaderboard_app.topics import read_range
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
 
 logger = logging.getLogger(__name__)
+
+#: How long the agent must have seen no record before the watchdog looks for
+#: records that were never delivered (seconds).
+IDLE_BEFORE_CATCH_UP = 2.0
+
+
+def _in_context_of(event: EventT | None) -> None:
+    """Make ``event`` the current event of this task for Faust's tables.
+
+    A table locates a key by the current event's partition (in the store and in
+    the changelog). ``take_events`` yields a batch with no current event per
+    record, and the stream's own ``current_event`` attribute belongs to its
+    buffering task, so only this task's context variable is set.
+    """
+    _current_event.set(None if event is None else weakref.ref(event))
 
 
 def _profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str, Any] | None:
@@ -39,20 +63,57 @@ def _profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str
     return {"displayName": display_name, "metadata": metadata}
 
 
+@dataclass
+class _Reply:
+    """A waiting request (``wait=true``) to answer once the batch is in Redis."""
+
+    key: bytes
+    update: ScoreSubmission | PlayerDeletion
+    #: The answer a repeated eventId got the first time, if it was answered.
+    known_answer: dict[str, Any] | None = None
+
+
+@dataclass
+class _Batch:
+    """What a batch of records changes, gathered before it is written.
+
+    States and progress are written to the table once per key at the end, each
+    in the context of the last event that touched it, so that Faust files it in
+    that event's partition of the store and the changelog.
+    """
+
+    states: dict[bytes, tuple[PlayerState, EventT]] = field(default_factory=dict)
+    #: partition -> (next offset to apply, the last event of that partition).
+    progress: dict[int, tuple[int, EventT]] = field(default_factory=dict)
+    redis_writes: list[PlayerWrite] = field(default_factory=list)
+    replies: list[_Reply] = field(default_factory=list)
+    #: Dead-letter sends, awaited with the changelog before the records are acked.
+    sends: list[Any] = field(default_factory=list)
+
+    def next_offsets(self) -> dict[int, int]:
+        return {partition: offset for partition, (offset, _) in self.progress.items()}
+
+
 class ScoreApplier:
     """Applies the records of ``score_updates`` to the table and the sinks, each exactly once.
 
-    The table is updated first, then Redis is written (awaited: the record stays
-    unacknowledged until the index has it), and Cassandra is handed the change to
-    write in the background, so Redis never waits for Cassandra.
+    Records come in batches (``stream.take_events``). A batch is planned record by
+    record against the table, then written: Redis in one pipelined round trip,
+    the waiting requests answered, the table's new states and each partition's
+    progress written, Cassandra handed its rows to write behind. The agent then
+    waits for Kafka to acknowledge the changelog before the batch is acked.
 
-    Exactly-once effect (see docs/exactly-once.md): the player's table entry
-    remembers the offset of the last record applied to it. Faust publishes
-    changelog writes before it commits the source offset, so after a crash every
-    record above the committed offset comes again: one at or below the remembered
-    offset is a replay whose effect the state already holds, and only its sink
-    writes (absolute values, idempotent) are repeated. Client retries carry the
-    same eventId and are recognised by the ids the entry remembers for 24 h.
+    Exactly-once effect (see docs/exactly-once.md):
+
+    * Each partition's progress (the next offset to apply) lives in the table,
+      written after the states it covers. A record beyond it means records were
+      skipped (delivered out of order, or their offsets committed without their
+      effect): they are read from Kafka and applied before it.
+    * A record below the progress, or at or below the offset its player's state
+      remembers, is a replay whose effect the state already holds: only its sink
+      writes (absolute values, idempotent) are repeated.
+    * Client retries carry the same eventId and are recognised by the ids the
+      player's state remembers for 24 h.
     """
 
     def __init__(self, app: LeaderboardApp, table: faust.Table) -> None:
@@ -60,86 +121,160 @@ class ScoreApplier:
         self.table = table
         self.redis = app.redis_leaderboard
         self.archive = app.archive
+        #: When the agent last received a record (monotonic seconds).
+        self.last_record_at = time.monotonic()
+        #: Gaps found in the delivered offsets (each one read and applied).
+        self.gaps_found = 0
 
-    async def apply(self, key: bytes | None, raw: bytes, partition: int, offset: int) -> None:
-        """Apply one record found at ``partition``/``offset``."""
+    # -- the batch -------------------------------------------------------------
+
+    async def apply_batch(self, events: Sequence[EventT]) -> None:
+        """Apply a batch of records; the caller then awaits the changelog and acks them."""
+        self.last_record_at = time.monotonic()
+        batch = _Batch()
+        for event in events:
+            _in_context_of(event)
+            await self._plan(event, batch)
+        await self._flush(batch)
+        self._write_table(batch)
+        if batch.sends:
+            await asyncio.gather(*batch.sends)
+
+    def stored_next_offset(self, partition: int) -> int | None:
+        """The next offset to apply in ``partition``, as the table holds it (None: never applied)."""
+        raw = self.table.get(progress_key(partition))
+        return int(raw) if raw else None
+
+    async def _plan(self, event: EventT, batch: _Batch) -> None:
+        message = event.message
+        partition, offset = message.partition, message.offset
+        known = batch.progress.get(partition)
+        expected = known[0] if known else self.stored_next_offset(partition)
+        if expected is not None and offset > expected:
+            await self._read_skipped(event, expected, batch)
+            _in_context_of(event)
+            expected = batch.progress[partition][0]
+        batch.progress[partition] = (max(offset + 1, expected or 0), event)
         try:
-            update = decode_update(raw)
-            if key != player_key(update.game_id, update.user_id):
+            update = decode_update(event.value)
+            if event.key != player_key(update.game_id, update.user_id):
                 # A record keyed otherwise sits on a partition that does not own
                 # this player: applying it could race the owner of its state.
                 raise InvalidInput("key", "does not match the record's gameId and userId")
         except InvalidInput as exc:
-            await self._dead_letter(key, raw, partition, offset, exc)
+            self._dead_letter(event, exc, batch)
             return
-        stored = self.table.get(key)
-        state = PlayerState.from_bytes(stored) if stored else PlayerState()
+        key = event.key
+        state = self._state(key, batch)
         if isinstance(update, PlayerDeletion):
-            await self._delete(key, state, update, partition, offset)
-        elif offset <= state.offset:
-            await self._replay(key, state, update, partition, offset)
+            await self._delete(key, state, update, event, batch)
+        elif (expected is not None and offset < expected) or offset <= state.offset:
+            self._replay(key, state, update, event, batch)
         elif (seen := state.seen_event(update.event_id, update.accepted_at_us)) is not None:
-            await self._repeat(key, state, update, partition, offset, seen[1])
+            self._repeat(key, state, update, event, batch, seen[1])
         else:
-            await self._score(key, state, update, partition, offset)
+            self._score(key, state, update, event, batch)
 
-    async def _dead_letter(self, key: bytes | None, raw: bytes, partition: int, offset: int,
-                           error: InvalidInput) -> None:
+    def _state(self, key: bytes, batch: _Batch) -> PlayerState:
+        if key in batch.states:
+            return batch.states[key][0]
+        stored = self.table.get(key)
+        return PlayerState.from_bytes(stored) if stored else PlayerState()
+
+    async def _flush(self, batch: _Batch) -> None:
+        """Write the batch's Redis changes in one round trip, then answer who waits for them."""
+        await self.redis.apply(batch.redis_writes, batch.next_offsets())
+        batch.redis_writes.clear()
+        for reply in batch.replies:
+            await self._send_reply(reply, batch)
+        batch.replies.clear()
+
+    def _write_table(self, batch: _Batch) -> None:
+        for key, (state, event) in batch.states.items():
+            _in_context_of(event)
+            self.table[key] = state.to_bytes()
+        # After the states: whoever sees this progress in the changelog sees them too.
+        for partition, (next_offset, event) in batch.progress.items():
+            _in_context_of(event)
+            self.table[progress_key(partition)] = str(next_offset).encode("ascii")
+        _in_context_of(None)
+
+    # -- one record --------------------------------------------------------------
+
+    def _dead_letter(self, event: EventT, error: InvalidInput, batch: _Batch) -> None:
+        message = event.message
         self.app.malformed_records += 1
         logger.warning("malformed record at score_updates[%d]@%d sent to %s: %s",
-                       partition, offset, self.app.dead_letter_topic.get_topic_name(), error)
-        await self.app.dead_letter_topic.send(key=key, value=raw, headers={"error": str(error).encode()})
-        await self.redis.mark_applied(partition, offset + 1)
+                       message.partition, message.offset, self.app.dead_letter_topic.get_topic_name(), error)
+        batch.sends.append(self.app.dead_letter_topic.send_soon(
+            key=event.key, value=event.value, headers={"error": str(error).encode()}))
 
-    async def _score(self, key: bytes, state: PlayerState, submission: ScoreSubmission, partition: int,
-                     offset: int) -> None:
+    def _score(self, key: bytes, state: PlayerState, submission: ScoreSubmission, event: EventT,
+               batch: _Batch) -> None:
         season_state = apply_submission(state.seasons.get(submission.season), submission)
         profile = _profile_change(state, submission)
-        updated = replace(state, offset=offset)
+        updated = replace(state, offset=event.message.offset)
         if season_state is not None:
             updated = updated.with_season(submission.season, season_state)
         if profile is not None:
             updated = replace(updated, display_name=profile["displayName"], metadata=profile["metadata"])
         if submission.event_id:
             updated = updated.remember_event(submission.event_id, submission.accepted_at_us, None)
-        self.table[key] = updated.to_bytes()
-        await self._write_sinks(submission, season_state, profile, partition, offset)
+        batch.states[key] = (updated, event)
+        self._write_sinks(submission, season_state, profile, batch)
         if submission.reply_to:
-            answer = await self._answer(submission)
-            if submission.event_id:
-                # A retry with wait=true gets the answer the first one got.
-                updated = updated.remember_event(submission.event_id, submission.accepted_at_us, answer)
-                self.table[key] = updated.to_bytes()
-            await self.redis.send_reply(submission.reply_to, answer)
+            batch.replies.append(_Reply(key, submission))
 
-    async def _replay(self, key: bytes, state: PlayerState, submission: ScoreSubmission, partition: int,
-                      offset: int) -> None:
+    def _replay(self, key: bytes, state: PlayerState, submission: ScoreSubmission, event: EventT,
+                batch: _Batch) -> None:
         # Rewriting the entry puts it in the changelog again before this offset is
         # committed, in case the crash came between the local store and the changelog.
-        self.table[key] = state.to_bytes()
-        await self._write_sinks(submission, state.seasons.get(submission.season), state.profile(), partition, offset)
+        batch.states[key] = (state, event)
+        self._write_sinks(submission, state.seasons.get(submission.season), state.profile(), batch)
         if submission.reply_to:
-            await self.redis.send_reply(submission.reply_to, await self._answer(submission))
+            batch.replies.append(_Reply(key, submission))
 
-    async def _repeat(self, key: bytes, state: PlayerState, submission: ScoreSubmission, partition: int,
-                      offset: int, first_answer: dict[str, Any] | None) -> None:
-        self.table[key] = replace(state, offset=offset).to_bytes()
-        await self.redis.mark_applied(partition, offset + 1)
+    def _repeat(self, key: bytes, state: PlayerState, submission: ScoreSubmission, event: EventT,
+                batch: _Batch, first_answer: dict[str, Any] | None) -> None:
+        batch.states[key] = (replace(state, offset=event.message.offset), event)
         if submission.reply_to:
-            await self.redis.send_reply(submission.reply_to, first_answer or await self._answer(submission))
+            batch.replies.append(_Reply(key, submission, known_answer=first_answer))
 
-    async def _write_sinks(self, submission: ScoreSubmission, season_state: SeasonScore | None,
-                           profile: dict[str, Any] | None, partition: int, offset: int) -> None:
-        write = PlayerWrite(
+    async def _delete(self, key: bytes, state: PlayerState, deletion: PlayerDeletion, event: EventT,
+                      batch: _Batch) -> None:
+        # Earlier records of the batch reach Redis first, so the erasure comes after them.
+        await self._flush(batch)
+        # The entry stays, empty, so that it still knows its offset and eventIds;
+        # the rest is idempotent, so a replayed deletion simply runs again.
+        emptied = PlayerState(offset=max(event.message.offset, state.offset), events=state.events)
+        batch.states[key] = (emptied, event)
+        seasons = await self.redis.remove_player(deletion.game_id, deletion.user_id)
+        self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, deletion.accepted_at_us)
+        if deletion.reply_to:
+            batch.replies.append(_Reply(key, deletion, known_answer={"status": "deleted", "gameId": deletion.game_id}))
+
+    def _write_sinks(self, submission: ScoreSubmission, season_state: SeasonScore | None,
+                     profile: dict[str, Any] | None, batch: _Batch) -> None:
+        batch.redis_writes.append(PlayerWrite(
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
             closes_at_us=closes_at_us(submission.rules.reset, submission.season, self.app.settings.season_grace_us),
-        )
-        await self.redis.apply(write, partition, offset + 1)
+        ))
         self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
                                        submission.achieved_at_us, submission.accepted_at_us)
         if season_state is not None:
             self.archive.record_score(submission.game_id, submission.season, submission.user_id, season_state)
+
+    async def _send_reply(self, reply: _Reply, batch: _Batch) -> None:
+        update = reply.update
+        answer = reply.known_answer
+        if answer is None:
+            answer = await self._answer(update)  # type: ignore[arg-type]
+            if isinstance(update, ScoreSubmission) and update.event_id and reply.key in batch.states:
+                # A retry with wait=true gets the answer the first one got.
+                state, event = batch.states[reply.key]
+                batch.states[reply.key] = (state.remember_event(update.event_id, update.accepted_at_us, answer), event)
+        await self.redis.send_reply(update.reply_to, answer)  # type: ignore[arg-type]
 
     async def _answer(self, submission: ScoreSubmission) -> dict[str, Any]:
         standing = await self.redis.rank_for(submission.game_id, submission.season, submission.rules.order,
@@ -149,38 +284,89 @@ class ScoreApplier:
             answer.update(rank=standing.player.rank, score=standing.player.score)
         return answer
 
-    async def _delete(self, key: bytes, state: PlayerState, deletion: PlayerDeletion, partition: int,
-                      offset: int) -> None:
-        # The entry stays, empty, so that it still knows its offset and eventIds;
-        # the rest is idempotent, so a replayed deletion simply runs again.
-        self.table[key] = PlayerState(offset=max(offset, state.offset), events=state.events).to_bytes()
-        seasons = await self.redis.remove_player(deletion.game_id, deletion.user_id, partition, offset + 1)
-        self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, deletion.accepted_at_us)
-        if deletion.reply_to:
-            await self.redis.send_reply(deletion.reply_to, {"status": "deleted", "gameId": deletion.game_id})
+    # -- skipped records ---------------------------------------------------------
+
+    async def _read_skipped(self, event: EventT, expected: int, batch: _Batch) -> None:
+        """Apply the records between the partition's progress and ``event``, read straight from Kafka.
+
+        Faust delivered a record beyond the progress: the ones before it were
+        skipped (delivered out of order, or their offsets committed without their
+        effect). They are read over a consumer of their own rather than by seeking
+        Faust's, which discards records re-fetched below the last offset it read.
+        """
+        message = event.message
+        partition, offset = message.partition, message.offset
+        self.gaps_found += 1
+        tp = TP(SCORE_UPDATES_TOPIC, partition)
+        earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
+        if earliest > expected:
+            logger.error("score_updates[%d]: records %d..%d were deleted before they were applied",
+                         partition, expected, earliest - 1)
+            expected = earliest
+        batch.progress[partition] = (expected, event)
+        if expected >= offset:
+            return
+        logger.warning("score_updates[%d]: record %d came while %d was the next to apply; reading the %d between",
+                       partition, offset, expected, offset - expected)
+        skipped = await read_range(self.app.settings.broker_url, SCORE_UPDATES_TOPIC, partition, expected, offset)
+        for record in skipped:
+            _in_context_of(record)  # type: ignore[arg-type]
+            await self._plan(record, batch)  # type: ignore[arg-type]
+
+    async def catch_up(self) -> None:
+        """Seek back on owned partitions whose last records the agent never got.
+
+        A skipped record is noticed when a later one arrives; this covers the
+        last records of a partition, after which nothing arrives.
+        """
+        app = self.app
+        if (app.rebalancing or app.in_recovery or time.monotonic() - self.last_record_at < IDLE_BEFORE_CATCH_UP
+                or not app.tables.recovery.completed.is_set()):
+            return
+        owned = [tp for tp in app.consumer.assignment() if tp.topic == SCORE_UPDATES_TOPIC]
+        if not owned:
+            return
+        ends = await app.consumer.highwaters(*owned)
+        behind = {}
+        for tp in owned:
+            expected = self.stored_next_offset(tp.partition)
+            if expected is not None and ends.get(tp, 0) > expected:
+                behind[tp] = expected
+        if behind:
+            logger.warning("score_updates partitions %s are idle behind their end: reading them again from %s",
+                           sorted(tp.partition for tp in behind), sorted(behind.values()))
+            await app.consumer.seek_wait(behind)
 
 
 def register_agents(app: LeaderboardApp) -> None:
     """Attach the agents to ``app``."""
     applier = ScoreApplier(app, app.player_scores)
+    settings = app.settings
 
     @app.agent(app.score_updates_topic, name="apply_score_updates")
     async def apply_score_updates(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window):
             try:
                 async with app.index_lock:
-                    await applier.apply(event.key, event.value, message.partition, message.offset)
-                # Only once the changelog holds the new state may this offset be committed.
+                    await applier.apply_batch(events)
+                # Only once the changelog holds the new states may these offsets be committed.
                 await app.player_scores.changelog_written()
             except Exception as exc:
-                # Faust acks the record of an agent that raises, and its offset would
-                # be committed without its state in the changelog: stop the worker
-                # instead, so the record is applied again by whoever takes the partition.
-                logger.critical("could not apply score_updates[%d]@%d (%r): stopping the worker",
-                                message.partition, message.offset, exc)
+                # Faust acks the records of an agent that raises, and their offsets
+                # would be committed without their state in the changelog: stop the
+                # worker instead, so they are applied again by whoever takes the partition.
+                first = events[0].message
+                logger.critical("could not apply %d records from score_updates[%d]@%d (%r): stopping the worker",
+                                len(events), first.partition, first.offset, exc)
                 await app.crash(exc)
                 raise
+
+    @app.timer(IDLE_BEFORE_CATCH_UP, name="catch_up_undelivered_records")
+    async def catch_up_undelivered_records() -> None:
+        try:
+            await applier.catch_up()
+        except Exception as exc:  # the consumer is between assignments; the next round tries again
+            logger.info("catch-up check skipped: %r", exc)
 
     @app.agent(app.game_rule_updates_topic, name="apply_game_rules")
     async def apply_game_rules(stream: faust.StreamT) -> None:

@@ -26,9 +26,10 @@ from aiokafka.partitioner import murmur2
 
 from faust.cli import AppCommand, option
 
-from leaderboard_app.models import GameRules, PlayerState, player_key
+from leaderboard_app.models import GameRules, PlayerState
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.sinks.redis import PlayerWrite
+from leaderboard_app.tables import is_player_key
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -51,7 +52,8 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
     rules = dict(await app.archive.all_rules())
     await app.redis_leaderboard.restore_rules([(game, r.to_bytes()) for game, r in rules.items()])
     table = app.player_scores
-    keys = [key for key in list(table.keys()) if partition_of(key, app.conf.topic_partitions) in partitions]
+    keys = [key for key in list(table.keys())
+            if is_player_key(key) and partition_of(key, app.conf.topic_partitions) in partitions]
     rebuilt = 0
     for start in range(0, len(keys), CHUNK):
         # The lock keeps the agent from writing a newer state in between our
@@ -69,20 +71,19 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
                 if state is not None:
                     writes.extend(_player_writes(app, key, state, rules))
                     rebuilt += 1
-            await app.redis_leaderboard.apply_many(writes)
+            await app.redis_leaderboard.apply(writes)
     await app.redis_leaderboard.mark_partitions_indexed(partitions)
     return rebuilt
 
 
 def _player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
-                   rules: dict[str, GameRules]) -> list[tuple[PlayerWrite, int]]:
+                   rules: dict[str, GameRules]) -> list[PlayerWrite]:
     game_id, user_id = orjson.loads(key)
     game_rules = rules.get(game_id, GameRules())
-    partition = partition_of(key, app.conf.topic_partitions)
     grace_us = app.settings.season_grace_us
-    return [(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
-                         state=score, order=game_rules.order, profile=state.profile(),
-                         closes_at_us=closes_at_us(game_rules.reset, season, grace_us)), partition)
+    return [PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
+                        state=score, order=game_rules.order, profile=state.profile(),
+                        closes_at_us=closes_at_us(game_rules.reset, season, grace_us))
             for season, score in state.seasons.items()]
 
 
@@ -96,7 +97,7 @@ def resend_to_cassandra(app: LeaderboardApp, partitions: set[int]) -> int:
     """
     filed = 0
     for key in list(app.player_scores.keys()):
-        if partition_of(key, app.conf.topic_partitions) not in partitions:
+        if not is_player_key(key) or partition_of(key, app.conf.topic_partitions) not in partitions:
             continue
         try:
             state = PlayerState.from_bytes(app.player_scores[key])
@@ -142,15 +143,20 @@ async def rebuild_from_cassandra(app: LeaderboardApp, game: str | None, progress
     rules = dict(await archive.all_rules())
     await redis.restore_rules([(g, r.to_bytes()) for g, r in rules.items() if game in (None, g)])
     count = 0
+    writes: list[PlayerWrite] = []
     async for game_id, season, user_id, score in archive.season_scores(game):
         game_rules = rules.get(game_id, GameRules())
-        write = PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
-                            state=score, order=game_rules.order,
-                            closes_at_us=closes_at_us(game_rules.reset, season, app.settings.season_grace_us))
-        await redis.apply(write, partition_of(player_key(game_id, user_id), app.conf.topic_partitions), None)
-        count += 1
-        progress(1)
-    return count
+        writes.append(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
+                                  state=score, order=game_rules.order,
+                                  closes_at_us=closes_at_us(game_rules.reset, season, app.settings.season_grace_us)))
+        if len(writes) == CHUNK:
+            await redis.apply(writes)
+            count += len(writes)
+            progress(len(writes))
+            writes = []
+    await redis.apply(writes)
+    progress(len(writes))
+    return count + len(writes)
 
 
 def register_rebuild_command(app: LeaderboardApp) -> None:

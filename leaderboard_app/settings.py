@@ -91,6 +91,11 @@ class Settings:
     rate_limit: int = 1000
     #: Seconds a client may take to send a request body.
     body_timeout: float = 10.0
+    #: Most score_updates records the agent applies together (one Redis round trip,
+    #: one wait for the changelog) ...
+    batch_size: int = 1000
+    #: ... and the longest it waits for a batch to fill (seconds): the latency it may add.
+    batch_window: float = 0.005
     #: Seconds added to the wall clock (tests cross season boundaries with it).
     clock_offset: float = 0.0
     #: LEADERBOARD_READ_KEYS, LEADERBOARD_WRITE_KEYS, LEADERBOARD_ADMIN_KEYS (see ``auth``).
@@ -129,6 +134,8 @@ class Settings:
             clock_offset=_read(env, "LEADERBOARD_CLOCK_OFFSET", "0", float),
             rate_limit=_read(env, "LEADERBOARD_RATE_LIMIT", "1000", _non_negative_int),
             body_timeout=_read(env, "LEADERBOARD_BODY_TIMEOUT", "10", _positive_float),
+            batch_size=_read(env, "LEADERBOARD_BATCH_SIZE", "1000", _positive_int),
+            batch_window=_read(env, "LEADERBOARD_BATCH_WINDOW", "0.005", _positive_float),
             api_keys=ApiKeys.from_env(env),
         )
 

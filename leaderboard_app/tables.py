@@ -36,8 +36,29 @@ class AcknowledgedTable(faust.Table):
             await asyncio.gather(*pending)
 
 
+#: Keys of ``player_scores`` that are not players: the agent's progress per partition.
+_PROGRESS_PREFIX = b"#progress:"
+
+
+def progress_key(partition: int) -> bytes:
+    """The ``player_scores`` key holding the next ``score_updates`` offset to apply in ``partition``.
+
+    It is written in that partition (of the table and its changelog), after the
+    player states its records produced, so whoever owns the partition next knows
+    exactly where the applied records end, whatever offset Kafka has committed.
+    Player keys are JSON arrays (``models.player_key``) and never start with ``#``.
+    """
+    return _PROGRESS_PREFIX + str(partition).encode("ascii")
+
+
+def is_player_key(key: bytes) -> bool:
+    """Whether a ``player_scores`` key is a player's (not a progress entry)."""
+    return not key.startswith(_PROGRESS_PREFIX)
+
+
 def player_scores_table(app: faust.App) -> AcknowledgedTable:
-    """Declare ``player_scores``: ``models.player_key`` -> ``PlayerState.to_bytes()``."""
+    """Declare ``player_scores``: ``models.player_key`` -> ``PlayerState.to_bytes()``,
+    and ``progress_key(partition)`` -> the partition's next offset (ASCII)."""
     table = AcknowledgedTable(
         app,
         name="player_scores",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import faust
+import asyncio
+from dataclasses import dataclass
 
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from leaderboard_app.health import kafka_bootstrap_servers
 from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC
 
 
@@ -46,3 +51,46 @@ def game_rule_updates_topic(app: faust.App) -> faust.TopicT:
         GAME_RULE_UPDATES_TOPIC, key_type=bytes, value_type=bytes, value_serializer="raw",
         partitions=1, internal=True,
     )
+
+
+@dataclass(frozen=True)
+class RecordPosition:
+    """Where a record was read: what Faust's ``event.message`` tells the tables."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """A record read outside Faust's consumer, shaped like the Faust events the agent handles."""
+
+    key: bytes | None
+    value: bytes
+    message: RecordPosition
+
+
+async def read_range(broker_url: str, topic: str, partition: int, start: int, end: int,
+                     timeout: float = 60.0) -> list[ReadRecord]:
+    """Read the records at offsets ``start`` to ``end - 1`` of one partition, in order.
+
+    Over a consumer of its own, outside any group, so that it neither moves nor
+    waits for the worker's consumer. Raises TimeoutError if they cannot all be read.
+    """
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap_servers(broker_url), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="none")
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        records: list[ReadRecord] = []
+        async with asyncio.timeout(timeout):
+            while not records or records[-1].message.offset < end - 1:
+                fetched = await consumer.getmany(tp, timeout_ms=500, max_records=10_000)
+                records.extend(ReadRecord(r.key, r.value, RecordPosition(topic, partition, r.offset))
+                               for r in fetched.get(tp, ()) if r.offset < end)
+        return records
+    finally:
+        await consumer.stop()

@@ -169,7 +169,9 @@ class CassandraArchive(Service):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         self._settings = settings
-        self._scores: dict[tuple[str, str, str], _Write] = {}
+        #: Writes of which only the latest per key matters: ("score", game, user, season)
+        #: and ("month", game, user, month) -> the write.
+        self._latest: dict[tuple[str, str, str, str], _Write] = {}
         self._ordered: list[_Write] = []
         self._wakeup = asyncio.Event()
         self._cluster: Cluster | None = None
@@ -182,7 +184,7 @@ class CassandraArchive(Service):
 
     def record_score(self, game_id: str, season: str, user_id: str, state: SeasonScore) -> None:
         """File a player's new season score; never blocks."""
-        self._scores[(game_id, season, user_id)] = ("score", (
+        self._latest[("score", game_id, user_id, season)] = ("score", (
             game_id, season, user_id, state.score, _utc(state.reached_at_us), _utc(state.updated_at_us),
             state.updated_at_us))
         self._wakeup.set()
@@ -193,7 +195,7 @@ class CassandraArchive(Service):
         month = _month(achieved_at_us)
         self._ordered.append(("history", (game_id, user_id, month, _utc(achieved_at_us), accepted_at_us, score,
                                           season, accepted_at_us)))
-        self._ordered.append(("month", (game_id, user_id, month, accepted_at_us)))
+        self._latest[("month", game_id, user_id, month)] = ("month", (game_id, user_id, month, accepted_at_us))
         self._wakeup.set()
 
     def record_rules(self, game_id: str, rules: GameRules, at_us: int) -> None:
@@ -202,8 +204,8 @@ class CassandraArchive(Service):
 
     def record_deletion(self, game_id: str, user_id: str, seasons: Sequence[str], at_us: int) -> None:
         """File the erasure of a player from a game: scores of ``seasons`` and all history."""
-        for key in [key for key in self._scores if key[0] == game_id and key[2] == user_id]:
-            del self._scores[key]
+        for key in [key for key in self._latest if key[1:3] == (game_id, user_id)]:
+            del self._latest[key]
         for season in seasons:
             self._ordered.append(("delete_score", (at_us, game_id, season, user_id)))
             self._ordered.append(("delete_standing_of", (game_id, season, user_id, at_us)))
@@ -212,7 +214,7 @@ class CassandraArchive(Service):
 
     @property
     def pending_count(self) -> int:
-        return len(self._scores) + len(self._ordered)
+        return len(self._latest) + len(self._ordered)
 
     # -- reads ------------------------------------------------------------------
 
@@ -414,12 +416,12 @@ class CassandraArchive(Service):
             raise
 
     async def _write_pending(self) -> None:
-        scores, self._scores = self._scores, {}
+        latest, self._latest = self._latest, {}
         ordered, self._ordered = self._ordered, []
         # Ordered writes first: a deletion filed before a player's next score is
         # outranked by that score's later timestamp whichever lands first.
-        writes: list[tuple[tuple[str, str, str] | None, _Write]] = [(None, write) for write in ordered]
-        writes.extend(scores.items())
+        writes: list[tuple[tuple[str, str, str, str] | None, _Write]] = [(None, write) for write in ordered]
+        writes.extend(latest.items())
         for start in range(0, len(writes), self.concurrency):
             chunk = writes[start:start + self.concurrency]
             results = await asyncio.gather(*(self._write(write) for _, write in chunk), return_exceptions=True)
@@ -429,12 +431,12 @@ class CassandraArchive(Service):
                 self._put_back(unwritten + writes[start + len(chunk):])
                 raise errors[0]
 
-    def _put_back(self, writes: list[tuple[tuple[str, str, str] | None, _Write]]) -> None:
+    def _put_back(self, writes: list[tuple[tuple[str, str, str, str] | None, _Write]]) -> None:
         ordered = [write for key, write in writes if key is None]
         self._ordered[:0] = ordered
         for key, write in writes:
             if key is not None:
-                self._scores.setdefault(key, write)  # unless a newer state arrived meanwhile
+                self._latest.setdefault(key, write)  # unless a newer state arrived meanwhile
 
     async def _write(self, write: _Write) -> None:
         name, params = write

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,13 +57,16 @@ REPLY_TTL = 60
 # Every read script takes KEYS = scores, members, profiles and returns, per
 # player, its member, score and profile (false when it has none).
 
-#: KEYS: scores, members, seasons. ARGV: userId, member, score, season, activity.
-_RANK_MEMBER = """
-local old = redis.call('HGET', KEYS[2], ARGV[1])
-if old and old ~= ARGV[2] then redis.call('ZREM', KEYS[1], old) end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], 'GT', ARGV[5], ARGV[4])
+#: KEYS: scores, members, seasons. ARGV: season, last activity, then userId, member, score
+#: for each player (in order: a player listed twice ends with the later entry).
+_RANK_MEMBERS = """
+for i = 3, #ARGV, 3 do
+  local old = redis.call('HGET', KEYS[2], ARGV[i])
+  if old and old ~= ARGV[i + 1] then redis.call('ZREM', KEYS[1], old) end
+  redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i + 1])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[1])
 return 1
 """
 
@@ -262,7 +265,7 @@ class RedisLeaderboard(Service):
         )
         self._scripts = {
             name: client.register_script(source)
-            for name, source in (("rank_member", _RANK_MEMBER), ("remove", _REMOVE_PLAYER), ("top", _TOP),
+            for name, source in (("rank_members", _RANK_MEMBERS), ("remove", _REMOVE_PLAYER), ("top", _TOP),
                                  ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR))
         }
 
@@ -277,22 +280,20 @@ class RedisLeaderboard(Service):
 
     # -- writes (the agent) ---------------------------------------------------
 
-    async def apply(self, write: PlayerWrite, partition: int, next_offset: int | None) -> None:
-        """Store what one event changed, and that the partition is applied up to ``next_offset``.
+    async def apply(self, writes: Sequence[PlayerWrite], next_offsets: Mapping[int, int] | None = None) -> None:
+        """Store what a batch of events changed, in one round trip.
 
-        Every command writes absolute values, so retrying after an unclear
-        failure, or replaying the event, is harmless. Retrying instead of raising
-        keeps the event unacknowledged in Kafka while Redis is down: nothing is
-        lost, the agent waits.
+        ``next_offsets`` (partition -> next offset to apply) records the agent's
+        progress for the lag; rebuilds pass none. Every command writes absolute
+        values, so retrying after an unclear failure, or replaying the events, is
+        harmless. Retrying instead of raising keeps the events unacknowledged in
+        Kafka while Redis is down: nothing is lost, the agent waits.
         """
-        await self._retrying(lambda pipe: self._queue_apply(pipe, write, partition, next_offset))
-
-    async def apply_many(self, writes: Sequence[tuple[PlayerWrite, int]]) -> None:
-        """Store many players' states in one round trip (rebuilds); no progress is recorded."""
 
         async def queue(pipe: Any) -> None:
-            for write, partition in writes:
-                await self._queue_apply(pipe, write, partition, None)
+            await self._queue_apply(pipe, writes)
+            if next_offsets:
+                pipe.hset(self._applied_key, mapping={str(p): o for p, o in next_offsets.items()})
 
         await self._retrying(queue)
 
@@ -306,25 +307,39 @@ class RedisLeaderboard(Service):
 
         await self._retrying(queue)
 
-    async def _queue_apply(self, pipe: Any, write: PlayerWrite, partition: int, next_offset: int) -> None:
-        if write.state is not None and write.season is not None:
-            scores, members = season_keys(write.game_id, write.season)
-            member = encode_member(write.user_id, write.state.reached_at_us, write.order)
-            await self._scripts["rank_member"](
-                keys=(scores, members, seasons_key(write.game_id)),
-                args=(write.user_id, member, write.state.score, write.season, write.activity_us),
-                client=pipe,
-            )
-        if write.closes_at_us is not None and write.season is not None:
-            pipe.zadd(CLOSING_KEY, {orjson.dumps([write.game_id, write.season]): write.closes_at_us}, nx=True)
-        if write.profile is not None:
-            pipe.hset(profiles_key(write.game_id), write.user_id, orjson.dumps(write.profile))
-        pipe.zadd(GAMES_KEY, {write.game_id: write.activity_us}, gt=True)
-        pipe.sadd(user_games_key(write.user_id), write.game_id)
-        if next_offset is not None:
-            pipe.hset(self._applied_key, str(partition), next_offset)
+    async def _queue_apply(self, pipe: Any, writes: Sequence[PlayerWrite]) -> None:
+        # One script call per game and season, one command per other key: a
+        # batch costs a few commands, not a few per player.
+        ranked: dict[tuple[str, str], list[Any]] = {}
+        games: dict[str, int] = {}
+        closing: dict[bytes, int] = {}
+        profiles: dict[str, dict[str, bytes]] = {}
+        user_games: dict[str, set[str]] = {}
+        for write in writes:
+            if write.state is not None and write.season is not None:
+                args = ranked.setdefault((write.game_id, write.season), [write.season, 0])
+                args[1] = max(args[1], write.activity_us)
+                args += (write.user_id, encode_member(write.user_id, write.state.reached_at_us, write.order),
+                         write.state.score)
+            if write.closes_at_us is not None and write.season is not None:
+                closing[orjson.dumps([write.game_id, write.season])] = write.closes_at_us
+            if write.profile is not None:
+                profiles.setdefault(write.game_id, {})[write.user_id] = orjson.dumps(write.profile)
+            games[write.game_id] = max(games.get(write.game_id, 0), write.activity_us)
+            user_games.setdefault(write.user_id, set()).add(write.game_id)
+        for (game_id, season), args in ranked.items():
+            scores, members = season_keys(game_id, season)
+            await self._scripts["rank_members"](keys=(scores, members, seasons_key(game_id)), args=args, client=pipe)
+        if closing:
+            pipe.zadd(CLOSING_KEY, closing, nx=True)
+        for game_id, mapping in profiles.items():
+            pipe.hset(profiles_key(game_id), mapping=mapping)
+        if games:
+            pipe.zadd(GAMES_KEY, games, gt=True)
+        for user_id, user_game_ids in user_games.items():
+            pipe.sadd(user_games_key(user_id), *user_game_ids)
 
-    async def remove_player(self, game_id: str, user_id: str, partition: int, next_offset: int) -> list[str]:
+    async def remove_player(self, game_id: str, user_id: str) -> list[str]:
         """Erase the player from every season of the game (and its profile); return the seasons."""
         found = await self._retrying_read(lambda: self.client.zrange(seasons_key(game_id), 0, -1))
         seasons = [season.decode("ascii") for season in found]
@@ -335,7 +350,6 @@ class RedisLeaderboard(Service):
         async def queue(pipe: Any) -> None:
             await self._scripts["remove"](keys=keys, args=(user_id,), client=pipe)
             pipe.srem(user_games_key(user_id), game_id)
-            pipe.hset(self._applied_key, str(partition), next_offset)
 
         await self._retrying(queue)
         return seasons
@@ -359,13 +373,6 @@ class RedisLeaderboard(Service):
     async def mark_partitions_indexed(self, partitions: set[int]) -> None:
         if partitions:
             await self._read(self.client.sadd(INDEXED_PARTITIONS_KEY, *sorted(partitions)))
-
-    async def mark_applied(self, partition: int, next_offset: int) -> None:
-        """Record progress for an event that changed nothing."""
-        async def queue(pipe: Any) -> None:
-            pipe.hset(self._applied_key, str(partition), next_offset)
-
-        await self._retrying(queue)
 
     async def send_reply(self, token: str, answer: dict[str, Any]) -> None:
         """Hand a waiting request (on any worker) the outcome of its event."""

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cassandra.cluster import Session
 
-from leaderboard_app.models import player_key
+from leaderboard_app.models import GameRules, ScoreSubmission, player_key
 from leaderboard_app.settings import DEAD_LETTER_TOPIC, SCORE_UPDATES_TOPIC
 from tests.conftest import eventually
 from tests.integration.conftest import (
@@ -92,6 +92,46 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(api
     assert b"not valid JSON" in headers["error"]
     submit(api, game, "victim", 3)
     wait_for_score(api, game, "victim", 3)
+
+
+def test_records_committed_without_being_applied_are_read_again(workers: WorkerGroup, game: str) -> None:
+    """A consumer offset committed past records that were never applied (what a
+    rebalance can make Faust do) must not lose them: the table's own progress wins."""
+    with client_for(workers.urls[0]) as client:
+        assert set_rules(client, game, operator="incr").status_code == 200
+        submit(client, game, "p", 1)
+        wait_for_score(client, game, "p", 1)
+    workers.stop()
+    rules = GameRules(operator="incr")
+
+    def record(score: int) -> bytes:
+        now_us = time.time_ns() // 1000
+        return ScoreSubmission(game_id=game, user_id="p", score=score, accepted_at_us=now_us,
+                               achieved_at_us=now_us, rules=rules).to_bytes()
+
+    async def skip_one_record() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092", acks="all")
+        await producer.start()
+        try:
+            skipped = await producer.send_and_wait(SCORE_UPDATES_TOPIC, record(5), key=player_key(game, "p"))
+            tp = TopicPartition(SCORE_UPDATES_TOPIC, skipped.partition)
+            # Commit past it for the workers' group, as if it had been applied.
+            consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", group_id=SETTINGS.app_id,
+                                        enable_auto_commit=False)
+            await consumer.start()
+            try:
+                consumer.assign([tp])
+                await consumer.commit({tp: skipped.offset + 1})
+            finally:
+                await consumer.stop()
+            await producer.send_and_wait(SCORE_UPDATES_TOPIC, record(7), key=player_key(game, "p"))
+        finally:
+            await producer.stop()
+
+    asyncio.run(skip_one_record())
+    workers.start()
+    with client_for(workers.urls[1]) as client:
+        wait_for_score(client, game, "p", 1 + 5 + 7, timeout=60)
 
 
 # -- crashes --------------------------------------------------------------------------

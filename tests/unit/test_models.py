@@ -2,6 +2,7 @@ import orjson
 import pytest
 
 from leaderboard_app.errors import InvalidInput
+from leaderboard_app.tables import is_player_key, progress_key
 from leaderboard_app.models import (
     MAX_ABS_SCORE,
     GameRules,
@@ -117,3 +118,10 @@ def test_player_state_keeps_only_the_two_newest_seasons():
 def test_an_error_can_be_moved_under_a_batch_index():
     error = InvalidInput("score", "must be a JSON integer").within("scores[3].")
     assert str(error) == "scores[3].score must be a JSON integer"
+
+
+def test_progress_entries_never_look_like_players():
+    assert progress_key(3) != progress_key(13)
+    assert not is_player_key(progress_key(0))
+    # Player keys are JSON arrays, whatever the ids hold.
+    assert is_player_key(player_key("#progress:1", "#progress:1"))

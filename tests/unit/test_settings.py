@@ -30,11 +30,19 @@ def test_environment_overrides_and_data_dir_follows_the_port():
         ("CASSANDRA_KEYSPACE", "x; DROP"),
         ("LEADERBOARD_KAFKA_TIMEOUT", "-1"),
         ("LEADERBOARD_RATE_LIMIT", "-5"),
+        ("LEADERBOARD_BATCH_SIZE", "0"),
+        ("LEADERBOARD_BATCH_WINDOW", "0"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_batching_is_configurable():
+    assert (Settings.from_env({}).batch_size, Settings.from_env({}).batch_window) == (1000, 0.005)
+    settings = Settings.from_env({"LEADERBOARD_BATCH_SIZE": "50", "LEADERBOARD_BATCH_WINDOW": "0.02"})
+    assert (settings.batch_size, settings.batch_window) == (50, 0.02)
 
 
 def test_secrets_stay_out_of_repr():
