@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WEB_PORT ?= 6066
 
-.PHONY: install services run test chaos unit stop clean
+.PHONY: install chromium services run test chaos unit stop clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The live page's browser test drives Debian's chromium (tests/integration/browser.py).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
 services:
 	bash infra/services.sh start
 
 run: install services
 	$(VENV)/bin/faust -A leaderboard_app worker -l info --web-port $(WEB_PORT) --web-host 127.0.0.1
 
-test: install services
+test: install chromium services
 	$(PY) -m pytest
 
 chaos: install services
@@ -34,3 +38,27 @@ stop:
 
 clean: stop
 	rm -rf .state $(VENV)
+
+# `make bench [PROFILE=full] [BENCH_ARGS='--base-url URL ...']`: the service and the limits it
+# sits on, measured in one run (bench/README.md). Starts its own workers (ports 6081, 6082):
+# run it under the stack lock on a shared machine.
+PROFILE ?= quick
+BENCH_ARGS ?=
+.PHONY: bench
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+bench: install services $(VENV)/.bench-installed
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	command -v redis-benchmark >/dev/null || (apt-get update && apt-get install -y redis-tools)
+	$(PY) -m bench.run --profile $(PROFILE) $(BENCH_ARGS)
+
+# `make soak [SOAK_ARGS='--minutes 10']`: ten minutes of mixed load at half the measured maximum
+# over two workers (bench/soak.py; issue: nothing lost under load). Not part of `make test`.
+SOAK_ARGS ?=
+.PHONY: soak
+soak: install services $(VENV)/.bench-installed
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) -m bench.soak $(SOAK_ARGS)

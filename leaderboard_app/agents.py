@@ -121,6 +121,7 @@ class ScoreApplier:
         self.table = table
         self.redis = app.redis_leaderboard
         self.archive = app.archive
+        self.metrics = app.metrics
         #: When the agent last received a record (monotonic seconds).
         self.last_record_at = time.monotonic()
         #: Gaps found in the delivered offsets (each one read and applied).
@@ -163,17 +164,22 @@ class ScoreApplier:
                 raise InvalidInput("key", "does not match the record's gameId and userId")
         except InvalidInput as exc:
             self._dead_letter(event, exc, batch)
+            self.metrics.count_events("dead_lettered")
             return
         key = event.key
         state = self._state(key, batch)
         if isinstance(update, PlayerDeletion):
             await self._delete(key, state, update, event, batch)
+            self.metrics.count_events("deleted")
         elif (expected is not None and offset < expected) or offset <= state.offset:
             self._replay(key, state, update, event, batch)
+            self.metrics.count_events("replayed")
         elif (seen := state.seen_event(update.event_id, update.accepted_at_us)) is not None:
             self._repeat(key, state, update, event, batch, seen[1])
+            self.metrics.count_events("repeated")
         else:
             self._score(key, state, update, event, batch)
+            self.metrics.count_events("applied")
 
     def _state(self, key: bytes, batch: _Batch) -> PlayerState:
         if key in batch.states:
@@ -347,10 +353,11 @@ def register_agents(app: LeaderboardApp) -> None:
     async def apply_score_updates(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window):
             try:
-                async with app.index_lock:
-                    await applier.apply_batch(events)
-                # Only once the changelog holds the new states may these offsets be committed.
-                await app.player_scores.changelog_written()
+                with app.metrics.time_batch():
+                    async with app.index_lock:
+                        await applier.apply_batch(events)
+                    # Only once the changelog holds the new states may these offsets be committed.
+                    await app.player_scores.changelog_written()
             except Exception as exc:
                 # Faust acks the records of an agent that raises, and their offsets
                 # would be committed without their state in the changelog: stop the

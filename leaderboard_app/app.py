@@ -27,6 +27,8 @@ from leaderboard_app.archiver import register_archiver
 from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.auth import open_warning
 from leaderboard_app.health import KafkaHealth, LagMonitor
+from leaderboard_app.logs import logging_config
+from leaderboard_app.metrics import LeaderboardMetrics
 from leaderboard_app.models import GameRules
 from leaderboard_app.seasons import Clock
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC, Settings
@@ -36,6 +38,7 @@ from leaderboard_app.tables import game_rules_table, player_scores_table
 from leaderboard_app.topics import dead_letter_topic, game_rule_updates_topic, score_updates_topic
 from leaderboard_app.web import register_views
 from leaderboard_app.web.base import json_errors
+from leaderboard_app.web.live import TopFeeds
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class LeaderboardApp(faust.App):
     """A faust.App that also owns the clients of the services it writes to."""
 
     def __init__(self, settings: Settings, **overrides: Any) -> None:
+        # A registry per app: two apps in one process (tests) never share a series.
+        metrics = LeaderboardMetrics()
         options: dict[str, Any] = dict(
             broker=settings.broker_url,
             store=settings.store_url,
@@ -52,26 +57,36 @@ class LeaderboardApp(faust.App):
             web_host=settings.web_host,
             web_bind=settings.web_bind,
             web_port=settings.web_port,
-            web_application_options={"middlewares": [json_errors]},
+            # Request metrics first, so they see the statuses json_errors gives.
+            web_application_options={"middlewares": [metrics.middleware(), json_errors]},
             # The table browser would hand anyone every player's record.
             web_tables_enabled=False,
             producer_acks=-1,
             autodiscover=False,
         )
+        log_config = logging_config(settings.log_format)
+        if log_config is not None:  # LOG_FORMAT=json; mode applies it when the worker starts
+            options["logging_config"] = log_config
         options.update(overrides)
         super().__init__(settings.app_id, **options)
         self.settings = settings
+        self.metrics = metrics
+        self.monitor = metrics.faust_monitor()
         self.clock = Clock(offset_us=int(settings.clock_offset * 1_000_000))
         self.malformed_records = 0
         #: Held by the agent per record and by the index rebuild per chunk of players.
         self.index_lock = asyncio.Lock()
         #: True while this worker rewrites lost partitions into Redis.
         self.rebuilding = False
-        self.redis_leaderboard = RedisLeaderboard(settings.redis_url, settings.app_id, beacon=self.beacon)
-        self.archive = CassandraArchive(settings, beacon=self.beacon)
+        self.redis_leaderboard = RedisLeaderboard(settings.redis_url, settings.app_id, metrics=metrics,
+                                                  beacon=self.beacon)
+        self.archive = CassandraArchive(settings, metrics=metrics, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
         self.lag_monitor = LagMonitor(self.kafka_health, self.redis_leaderboard, SCORE_UPDATES_TOPIC,
                                       settings.topic_partitions, beacon=self.beacon)
+        self.metrics.watch(self)
+        #: The Redis pollers behind GET /stream/topk, shared by its subscribers.
+        self.top_feeds = TopFeeds(self.metrics)
         self.score_updates_topic = score_updates_topic(self)
         self.game_rule_updates_topic = game_rule_updates_topic(self)
         self.dead_letter_topic = dead_letter_topic(self)
@@ -82,6 +97,8 @@ class LeaderboardApp(faust.App):
         register_rebuild(self)
         register_rebuild_command(self)
         register_views(self)
+        # Open event streams would hold the web server's shutdown for a minute.
+        self.web.web_app.on_shutdown.append(self.top_feeds.close)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         # The sinks start before the consumer, so the agent never sees an event

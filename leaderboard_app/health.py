@@ -72,6 +72,8 @@ class LagMonitor(Service):
         self._consumer: AIOKafkaConsumer | None = None
         #: Events not yet applied, or None while unknown (Kafka or Redis not answering).
         self.events_behind: int | None = None
+        #: The same per partition (every partition of the topic); empty while unknown.
+        self.behind_by_partition: dict[int, int] = {}
         super().__init__(**kwargs)
 
     async def on_stop(self) -> None:
@@ -86,9 +88,12 @@ class LagMonitor(Service):
             applied = await self._redis.applied_offsets()
         except Exception as exc:  # any failure only makes the lag unknown
             self.events_behind = None
+            self.behind_by_partition = {}
             self.log.debug("lag unknown: %r", exc)
             return
-        self.events_behind = sum(max(0, end - applied.get(tp.partition, 0)) for tp, end in end_offsets.items())
+        behind = {tp.partition: max(0, end - applied.get(tp.partition, 0)) for tp, end in end_offsets.items()}
+        self.behind_by_partition = behind
+        self.events_behind = sum(behind.values())
 
     async def _end_offsets(self) -> dict[TopicPartition, int]:
         if self._consumer is None:

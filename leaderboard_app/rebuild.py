@@ -26,6 +26,7 @@ from aiokafka.partitioner import murmur2
 
 from faust.cli import AppCommand, option
 
+from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import GameRules, PlayerState
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.sinks.redis import PlayerWrite
@@ -55,24 +56,32 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
     keys = [key for key in list(table.keys())
             if is_player_key(key) and partition_of(key, app.conf.topic_partitions) in partitions]
     rebuilt = 0
-    for start in range(0, len(keys), CHUNK):
-        # The lock keeps the agent from writing a newer state in between our
-        # read of a player and our write of it.
-        async with app.index_lock:
-            writes = []
-            for key in keys[start:start + CHUNK]:
-                raw = table.get(key)
-                try:
-                    state = PlayerState.from_bytes(raw) if raw else None
-                except (ValueError, KeyError, TypeError) as exc:
-                    # One unreadable entry must not keep the whole index unbuilt.
-                    logger.warning("skipping unreadable player_scores entry %r: %r", key[:200], exc)
-                    continue
-                if state is not None:
-                    writes.extend(_player_writes(app, key, state, rules))
-                    rebuilt += 1
-            await app.redis_leaderboard.apply(writes)
-    await app.redis_leaderboard.mark_partitions_indexed(partitions)
+    app.metrics.rebuild_started(len(keys))
+    completed = False
+    try:
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start:start + CHUNK]
+            # The lock keeps the agent from writing a newer state in between our
+            # read of a player and our write of it.
+            async with app.index_lock:
+                writes = []
+                for key in chunk:
+                    raw = table.get(key)
+                    try:
+                        state = PlayerState.from_bytes(raw) if raw else None
+                    except (ValueError, KeyError, TypeError) as exc:
+                        # One unreadable entry must not keep the whole index unbuilt.
+                        logger.warning("skipping unreadable player_scores entry %r: %r", key[:200], exc)
+                        continue
+                    if state is not None:
+                        writes.extend(_player_writes(app, key, state, rules))
+                        rebuilt += 1
+                await app.redis_leaderboard.apply(writes)
+            app.metrics.rebuild_advanced(len(chunk))
+        await app.redis_leaderboard.mark_partitions_indexed(partitions)
+        completed = True
+    finally:
+        app.metrics.rebuild_finished(completed)
     return rebuilt
 
 
@@ -81,10 +90,21 @@ def _player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
     game_id, user_id = orjson.loads(key)
     game_rules = rules.get(game_id, GameRules())
     grace_us = app.settings.season_grace_us
-    return [PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
-                        state=score, order=game_rules.order, profile=state.profile(),
-                        closes_at_us=closes_at_us(game_rules.reset, season, grace_us))
-            for season, score in state.seasons.items()]
+    writes = []
+    for season, score in state.seasons.items():
+        try:
+            closes = closes_at_us(game_rules.reset, season, grace_us)
+        except InvalidInput:
+            # A season of another kind than the game's rules (a score stamped with
+            # the rules a PUT replaced a moment later) cannot be read under them;
+            # raising here stopped the whole rebuild, round after round.
+            logger.warning("skipping season %r of %r in game %r: not a %s season", season, user_id, game_id,
+                           game_rules.reset)
+            continue
+        writes.append(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us,
+                                  season=season, state=score, order=game_rules.order, profile=state.profile(),
+                                  closes_at_us=closes))
+    return writes
 
 
 def resend_to_cassandra(app: LeaderboardApp, partitions: set[int]) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from leaderboard_app.auth import ApiKeys
+from leaderboard_app.logs import LOG_FORMATS
 
 T = TypeVar("T")
 
@@ -98,6 +99,8 @@ class Settings:
     batch_window: float = 0.005
     #: Seconds added to the wall clock (tests cross season boundaries with it).
     clock_offset: float = 0.0
+    #: LOG_FORMAT: "text" (mode's human-readable lines) or "json" (one JSON object per line, see ``logs``).
+    log_format: str = "text"
     #: LEADERBOARD_READ_KEYS, LEADERBOARD_WRITE_KEYS, LEADERBOARD_ADMIN_KEYS (see ``auth``).
     api_keys: ApiKeys = field(default_factory=ApiKeys, repr=False)
 
@@ -136,8 +139,16 @@ class Settings:
             body_timeout=_read(env, "LEADERBOARD_BODY_TIMEOUT", "10", _positive_float),
             batch_size=_read(env, "LEADERBOARD_BATCH_SIZE", "1000", _positive_int),
             batch_window=_read(env, "LEADERBOARD_BATCH_WINDOW", "0.005", _positive_float),
+            log_format=_read(env, "LOG_FORMAT", cls.log_format, _log_format),
             api_keys=ApiKeys.from_env(env),
         )
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 def _cql_identifier(text: str) -> str:

@@ -32,19 +32,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from mode import Service
 
 from leaderboard_app.errors import BackendUnavailable
 from leaderboard_app.models import GameRules, PlayerStanding, RankedPlayer, SeasonScore
 from leaderboard_app.settings import Settings
+
+if TYPE_CHECKING:
+    from leaderboard_app.metrics import LeaderboardMetrics
 
 _SCHEMA = (
     "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
@@ -73,6 +77,9 @@ _SCHEMA = (
 
 #: Positions per partition of ``season_standings``, so a huge season is many bounded partitions.
 STANDINGS_BUCKET = 10_000
+
+#: Filed writes that read before they delete, so are run on their own, not batched.
+_COMPOUND_WRITES = frozenset({"delete_standing_of", "delete_player_history"})
 
 _STATEMENTS = {
     "rules": "INSERT INTO {ks}.games (game_id, ranking_order, operator, reset, updated_at)"
@@ -161,14 +168,19 @@ _Write = tuple[str, tuple[Any, ...]]
 class CassandraArchive(Service):
     """Keeps Cassandra equal to the tables, behind Redis."""
 
-    #: Statements in flight at once.
-    concurrency = 128
+    #: Batches in flight at once ...
+    concurrency = 16
+    #: ... of at most this many rows (each a few hundred bytes: under Cassandra's
+    #: 5 KiB batch warning). Rows of many partitions share a batch, which suits a
+    #: small cluster; on a large one, token-aware single rows spread better.
+    batch_rows = 16
     #: Longest pause between attempts while Cassandra is unreachable.
     max_retry_delay = 10.0
     request_timeout = 5.0
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, metrics: LeaderboardMetrics | None = None, **kwargs: Any) -> None:
         self._settings = settings
+        self._metrics = metrics
         #: Writes of which only the latest per key matters: ("score", game, user, season)
         #: and ("month", game, user, month) -> the write.
         self._latest: dict[tuple[str, str, str, str], _Write] = {}
@@ -422,14 +434,31 @@ class CassandraArchive(Service):
         # outranked by that score's later timestamp whichever lands first.
         writes: list[tuple[tuple[str, str, str, str] | None, _Write]] = [(None, write) for write in ordered]
         writes.extend(latest.items())
-        for start in range(0, len(writes), self.concurrency):
-            chunk = writes[start:start + self.concurrency]
-            results = await asyncio.gather(*(self._write(write) for _, write in chunk), return_exceptions=True)
+        # Plain upserts travel as unlogged batches of BATCH_ROWS: one request, one
+        # response and one callback each, instead of one per row (the driver's
+        # per-request work, on this process's event loop, was most of its CPU).
+        chunks = [writes[start:start + self.batch_rows] for start in range(0, len(writes), self.batch_rows)]
+        for start in range(0, len(chunks), self.concurrency):
+            group = chunks[start:start + self.concurrency]
+            results = await asyncio.gather(*(self._write_chunk(chunk) for chunk in group), return_exceptions=True)
             errors = [result for result in results if isinstance(result, Exception)]
             if errors:
-                unwritten = [item for item, result in zip(chunk, results) if isinstance(result, Exception)]
-                self._put_back(unwritten + writes[start + len(chunk):])
+                unwritten = [item for chunk, result in zip(group, results) if isinstance(result, Exception)
+                             for item in chunk]
+                self._put_back(unwritten + [item for chunk in chunks[start + len(group):] for item in chunk])
                 raise errors[0]
+
+    async def _write_chunk(self, chunk: Sequence[tuple[Any, _Write]]) -> None:
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for _, (name, params) in chunk:
+            if name in _COMPOUND_WRITES:
+                await self._write((name, params))
+            else:
+                batch.add(self._prepared[name], params)
+        if len(batch):
+            session = self._require_session()
+            with self._metrics.time_sink_write("cassandra") if self._metrics else nullcontext():
+                await _await_response(session.execute_async(batch))
 
     def _put_back(self, writes: list[tuple[tuple[str, str, str, str] | None, _Write]]) -> None:
         ordered = [write for key, write in writes if key is None]

@@ -31,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -42,6 +43,9 @@ from redis.exceptions import RedisError
 from leaderboard_app.errors import BackendUnavailable
 from leaderboard_app.models import PlayerStanding, RankedPlayer, SeasonScore
 from leaderboard_app.scoring import competition_ranks
+
+if TYPE_CHECKING:
+    from leaderboard_app.metrics import LeaderboardMetrics
 
 KEY_PREFIX = "lb"
 GAMES_KEY = f"{KEY_PREFIX}:games"
@@ -244,9 +248,14 @@ class RedisLeaderboard(Service):
 
     #: Longest pause between retries of a failed write.
     max_retry_delay = 5.0
+    #: Connections to Redis per worker, and how long a call waits for a free one (seconds).
+    max_connections = 200
+    pool_wait = 5.0
 
-    def __init__(self, redis_url: str, app_id: str, **kwargs: Any) -> None:
+    def __init__(self, redis_url: str, app_id: str, metrics: LeaderboardMetrics | None = None,
+                 **kwargs: Any) -> None:
         self._redis_url = redis_url
+        self._metrics = metrics
         self._applied_key = applied_offsets_key(app_id)
         self._client: aioredis.Redis | None = None
         super().__init__(**kwargs)
@@ -260,9 +269,13 @@ class RedisLeaderboard(Service):
     async def on_start(self) -> None:
         # redis-py connects lazily: a Redis that is down at start-up shows in
         # /ready and stalls the agent's writes, but does not stop the worker.
-        client = self._client = aioredis.Redis.from_url(
-            self._redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+        # A blocking pool: a burst of more concurrent calls than connections waits
+        # for a free one (up to ``pool_wait`` seconds) instead of failing at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self._redis_url, max_connections=self.max_connections, timeout=self.pool_wait,
+            socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
         )
+        client = self._client = aioredis.Redis(connection_pool=pool)
         self._scripts = {
             name: client.register_script(source)
             for name, source in (("rank_members", _RANK_MEMBERS), ("remove", _REMOVE_PLAYER), ("top", _TOP),
@@ -271,7 +284,7 @@ class RedisLeaderboard(Service):
 
     async def on_stop(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.aclose(close_connection_pool=True)
             self._client = None
 
     async def ping(self) -> None:
@@ -388,12 +401,16 @@ class RedisLeaderboard(Service):
         delay = 0.1
         while True:
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    await queue(pipe)
-                    await pipe.execute()
+                with self._timed():
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        await queue(pipe)
+                        await pipe.execute()
                 return
             except RedisError as exc:
                 delay = await self._pause_after(exc, delay)
+
+    def _timed(self) -> AbstractContextManager[None]:
+        return self._metrics.time_sink_write("redis") if self._metrics else nullcontext()
 
     async def _retrying_read(self, read: Any) -> Any:
         delay = 0.1

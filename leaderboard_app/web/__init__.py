@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import faust
 
-from leaderboard_app.web import games, health, ingest, queries
+from leaderboard_app.web import docs, games, health, ingest, live, metrics, openapi, queries
 
 
 def register_views(app: faust.App) -> None:
     """Route every endpoint on ``app``'s web server."""
-    for module in (ingest, games, queries, health):
+    # live serves GET /, as does Faust's own index, routed after these when the
+    # server starts: the first route wins, but aiohttp refuses a second GET on
+    # a path that is the last one routed, so live must not come last.
+    for module in (ingest, games, queries, live, metrics, health, openapi, docs):
         module.blueprint.register(app, url_prefix="")

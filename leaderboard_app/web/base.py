@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_DIGITS = re.compile(r"[0-9]{1,9}")
+# Ten digits reach every bound in use (GET /games takes offsets up to 10**9) while
+# keeping int() away from arbitrarily long inputs.
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 SEASON_HEADER = "X-Leaderboard-Season"
 LAG_HEADER = "X-Leaderboard-Lag"
@@ -43,7 +45,7 @@ class LeaderboardView(View):
         try:
             if self.scope is not None:
                 scope = self.scope_for(request.method)
-                authorize(self.leaderboard.settings.api_keys, scope, request.headers.get("Authorization"))
+                authorize(self.leaderboard.settings.api_keys, scope, self.authorization(request))
                 if await self._over_rate_limit(request):
                     return self.json_response({"error": "rate limit exceeded; retry after 1 s"}, status=429,
                                               headers={"Retry-After": "1"})
@@ -60,11 +62,15 @@ class LeaderboardView(View):
         limit = self.leaderboard.settings.rate_limit
         if not limit:
             return False
-        token = bearer_token(request.headers.get("Authorization"))
+        token = bearer_token(self.authorization(request))
         # Keys are counted under a digest, so no key is ever written to Redis.
         client = "k" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:32] if token else (
             "a" + str(request.remote))
         return await self.leaderboard.redis_leaderboard.count_request(client, int(time.time())) > limit
+
+    def authorization(self, request: Any) -> str | None:
+        """Return the credentials presented, as an Authorization header value (None: none)."""
+        return request.headers.get("Authorization")
 
     def scope_for(self, method: str) -> Scope:
         """Return the scope ``method`` needs on this endpoint (reads by default)."""

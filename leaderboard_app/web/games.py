@@ -16,6 +16,9 @@ from leaderboard_app.web.base import LeaderboardView, query_int, read_body
 from leaderboard_app.web.ingest import MAX_SCORE_BODY, WAIT_TIMEOUT, produce
 
 MAX_GAMES_PAGE = 1000
+#: Games GET /games describes at once. Each takes Redis round trips on a pool of at
+#: most 100 connections: a page of hundreds described at once got 503 "Too many connections".
+DESCRIBE_AT_ONCE = 16
 
 blueprint = Blueprint("games")
 
@@ -37,7 +40,11 @@ class GameListView(GamesView):
         limit = query_int(request, "limit", default=100, low=1, high=MAX_GAMES_PAGE)
         offset = query_int(request, "offset", default=0, low=0, high=10**9)
         games = await self.leaderboard.redis_leaderboard.games(offset, limit)
-        return self.read_response(await asyncio.gather(*(self.describe(game) for game in games)))
+        described: list[dict[str, Any]] = []
+        for start in range(0, len(games), DESCRIBE_AT_ONCE):
+            chunk = games[start:start + DESCRIBE_AT_ONCE]
+            described += await asyncio.gather(*(self.describe(game) for game in chunk))
+        return self.read_response(described)
 
 
 @blueprint.route("/games/{gameId:[^/]+}", name="game")

@@ -57,6 +57,8 @@ class ReadyView(LeaderboardView):
             **states,
             "partitions": app.assigned_partitions(),
             "pendingCassandraWrites": app.archive.pending_count,
+            # Reads and writes are served meanwhile, but new scores wait until it is done.
+            "restoringTables": app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set(),
             "lag": app.lag_monitor.events_behind,
         }
         return self.json_response(body, status=200 if ready else 503)

@@ -141,7 +141,10 @@ class WorkerGroup:
         """Wait until every worker is ready and together they own each partition once."""
 
         def balanced() -> list[list[int]]:
-            owned = [worker.ready()["partitions"] for worker in self.workers]
+            bodies = [worker.ready() for worker in self.workers]
+            # Scores sent before the tables are restored would wait for it, beyond the tests' deadlines.
+            assert not any(body["restoringTables"] for body in bodies), "tables still being restored"
+            owned = [body["partitions"] for body in bodies]
             flat = sorted(p for partitions in owned for p in partitions)
             assert flat == list(range(self.partitions)), f"partitions not split yet: {owned}"
             assert all(owned), f"a worker owns no partition: {owned}"

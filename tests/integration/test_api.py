@@ -2,44 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
-from tests.integration.conftest import rank_of, submit, wait_for_score, wait_for_scores
+from leaderboard_app.client import NotFound, RankedPlayer, SyncLeaderboardClient
+from tests.integration.conftest import KEYS, WorkerGroup, submit, wait_for_score, wait_for_scores
 
 MAX = 2**53 - 1
 
 
-def test_readme_curl_examples(api: httpx.Client, game: str) -> None:
+@pytest.fixture
+def lb(workers: WorkerGroup) -> Iterator[SyncLeaderboardClient]:
+    """The project's own client (leaderboard_app.client) of the first worker, with the admin key."""
+    with SyncLeaderboardClient(workers.urls[0], KEYS["admin"]) as client:
+        yield client
+
+
+def test_readme_curl_examples(api: httpx.Client, lb: SyncLeaderboardClient, game: str) -> None:
     response = api.post("/score", json={"userId": "player1", "score": 2500, "gameId": game})
     assert (response.status_code, response.json()) == (202, {"status": "queued"})
     wait_for_score(api, game, "player1", 2500)
 
-    top = api.get("/topk", params={"gameId": game, "k": 10})
-    assert (top.status_code, top.json()) == (200, [{"userId": "player1", "score": 2500, "rank": 1}])
-    rank = api.get("/rank/player1", params={"gameId": game})
-    assert rank.status_code == 200
-    assert rank.json() == {"userId": "player1", "rank": 1, "score": 2500, "season": "all", "total": 1,
-                           "percentile": 0.0, "next": None}
+    top = lb.top(game, k=10)
+    assert (top.players, top.season) == ([RankedPlayer("player1", 2500, 1)], "all")
+    rank = lb.rank(game, "player1")
+    assert (rank.player, rank.season, rank.total, rank.percentile, rank.next) == (
+        RankedPlayer("player1", 2500, 1), "all", 1, 0.0, None)
 
 
-def test_health_and_ready_name_every_dependency(api: httpx.Client) -> None:
-    assert api.get("/health").json() == {"status": "ok"}
-    ready = api.get("/ready")
-    assert ready.status_code == 200
-    body = ready.json()
-    assert (body["kafka"], body["redis"], body["cassandra"]) == ("ok", "ok", "ok")
-    assert body["partitions"]
+def test_health_and_ready_name_every_dependency(lb: SyncLeaderboardClient) -> None:
+    assert lb.health().status == "ok"
+    ready = lb.ready()
+    assert ready.ready
+    assert (ready.kafka, ready.redis, ready.cassandra) == ("ok", "ok", "ok")
+    assert ready.partitions
 
 
-def test_topk_defaults_to_ten_and_unknown_game_is_empty(api: httpx.Client, game: str) -> None:
+def test_topk_defaults_to_ten_and_unknown_game_is_empty(api: httpx.Client, lb: SyncLeaderboardClient,
+                                                        game: str) -> None:
     scores = {f"p{n:02}": n for n in range(12)}
     for user, score in scores.items():
-        submit(api, game, user, score)
+        assert lb.submit_score(game, user, score).status == "queued"
     wait_for_scores(api, game, scores)
-    top = api.get("/topk", params={"gameId": game}).json()
-    assert [entry["userId"] for entry in top] == [f"p{n:02}" for n in range(11, 1, -1)]
-    assert api.get("/topk", params={"gameId": game + "-none"}).json() == []
+    assert lb.top(game).user_ids == [f"p{n:02}" for n in range(11, 1, -1)]
+    assert lb.top(game + "-none").players == []
 
 
 def test_extreme_scores_are_exact_integers(api: httpx.Client, game: str) -> None:
@@ -137,9 +145,10 @@ def test_reads_without_game_id_get_400(api: httpx.Client, path: str) -> None:
     assert response.json()["error"].startswith("gameId ")
 
 
-def test_unknown_player_gets_404(api: httpx.Client, game: str) -> None:
-    response = rank_of(api, game, "nobody")
-    assert (response.status_code, response.json()) == (404, {"error": "user not found"})
+def test_unknown_player_gets_404(lb: SyncLeaderboardClient, game: str) -> None:
+    with pytest.raises(NotFound) as caught:
+        lb.rank(game, "nobody")
+    assert (caught.value.status, caught.value.message) == (404, "user not found")
 
 
 def test_unknown_paths_and_methods_answer_json(api: httpx.Client) -> None:

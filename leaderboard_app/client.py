@@ -1,0 +1,626 @@
+"""A typed Python client of the leaderboard HTTP API, on httpx.
+
+``LeaderboardClient`` is async (``httpx.AsyncClient``), ``SyncLeaderboardClient``
+blocking (``httpx.Client``). Both have the same methods, one per endpoint, and share
+one mapping of each call to its request and of each answer to its result (the
+``_Call`` objects built below): they differ only in how a request is sent.
+
+    async with LeaderboardClient("http://127.0.0.1:6066", api_key="...") as client:
+        await client.submit_score("tetris", "ann", 2500)
+        leaders = await client.top("tetris", k=3)
+
+Every error answer raises; all of them derive from ``LeaderboardClientError``:
+
+    LeaderboardClientError          anything this client raises
+     ├── TransportError             no answer: connection refused, timed out, ...
+     ├── UnexpectedResponse         an answer the API does not describe
+     └── ApiError                   an error answer; .status, and .message: the server's "error"
+          ├── BadRequest            400  invalid body or parameter (message names the field)
+          ├── Unauthorized          401  missing, malformed or unknown API key
+          ├── Forbidden             403  the key's scope is too low
+          ├── NotFound              404  the player has no score there
+          ├── RequestTimeout        408  the body did not arrive in time
+          ├── Conflict              409  the game's rules cannot change any more
+          ├── PayloadTooLarge       413  the body exceeds the endpoint's limit
+          ├── RateLimited           429  too many requests; .retry_after seconds
+          └── ServiceUnavailable    503  Kafka, Redis or Cassandra did not answer
+
+Other statuses (a 500, a proxy's 502) raise ``ApiError`` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from leaderboard_app.models import GameRules, RankedPlayer, SubmissionFields
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "BatchResult",
+    "Conflict",
+    "DeleteResult",
+    "Forbidden",
+    "Game",
+    "GameRules",
+    "Health",
+    "HistoryEntry",
+    "LeaderboardClient",
+    "LeaderboardClientError",
+    "NextPlayer",
+    "NotFound",
+    "PayloadTooLarge",
+    "RankedPlayer",
+    "Ranking",
+    "RateLimited",
+    "Readiness",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "Standing",
+    "SubmissionFields",
+    "SubmitResult",
+    "SyncLeaderboardClient",
+    "TransportError",
+    "Unauthorized",
+    "UnexpectedResponse",
+]
+
+T = TypeVar("T")
+
+#: Seconds to wait for an answer. The server may take LEADERBOARD_KAFKA_TIMEOUT (10 s by
+#: default) for Kafka's acknowledgement and then 5 s more for ``wait=True``; beyond that a
+#: worker that has not answered is in trouble.
+DEFAULT_TIMEOUT = 30.0
+SEASON_HEADER = "X-Leaderboard-Season"
+LAG_HEADER = "X-Leaderboard-Lag"
+
+
+# -- errors ----------------------------------------------------------------------
+
+
+class LeaderboardClientError(Exception):
+    """Base of everything this client raises."""
+
+
+class TransportError(LeaderboardClientError):
+    """The request got no answer (connection refused or reset, timeout, ...)."""
+
+
+class UnexpectedResponse(LeaderboardClientError):
+    """The server answered something the API does not describe."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class ApiError(LeaderboardClientError):
+    """The server answered with an error status; ``message`` is its ``error`` text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class BadRequest(ApiError):
+    """400: an invalid body or parameter; the message starts with the field at fault."""
+
+
+class Unauthorized(ApiError):
+    """401: the endpoint needs a key and none, a malformed one or an unknown one was sent."""
+
+
+class Forbidden(ApiError):
+    """403: the key's scope is too low for the endpoint."""
+
+
+class NotFound(ApiError):
+    """404: the player has no score there (or the path is unknown)."""
+
+
+class RequestTimeout(ApiError):
+    """408: the request body was not received in time."""
+
+
+class Conflict(ApiError):
+    """409: the game has had activity, so its rules cannot change."""
+
+
+class PayloadTooLarge(ApiError):
+    """413: the request body exceeds the endpoint's limit."""
+
+
+class RateLimited(ApiError):
+    """429: too many requests in one second; retry after ``retry_after`` seconds."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(status, message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(ApiError):
+    """503: a backing service (Kafka, Redis, Cassandra) did not answer in time."""
+
+
+_ERRORS: dict[int, type[ApiError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 408: RequestTimeout, 409: Conflict,
+    413: PayloadTooLarge, 429: RateLimited, 503: ServiceUnavailable,
+}
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"]
+    return response.text or response.reason_phrase
+
+
+def error_for(response: httpx.Response) -> ApiError:
+    """Return the error an error answer stands for."""
+    kind = _ERRORS.get(response.status_code, ApiError)
+    message = _error_message(response)
+    if kind is RateLimited:
+        retry_after = response.headers.get("Retry-After")
+        return RateLimited(response.status_code, message,
+                           float(retry_after) if retry_after and retry_after.isdigit() else None)
+    return kind(response.status_code, message)
+
+
+# -- results ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The answer to a submission: queued, or (``wait=True``) applied with the resulting rank and score."""
+
+    status: str
+    season: str | None = None
+    rank: int | None = None
+    score: int | None = None
+
+    @property
+    def applied(self) -> bool:
+        return self.status == "applied"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """A batch queued all at once."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """A player erased from ``games`` (``done`` False: accepted, not finished within 5 s)."""
+
+    user_id: str
+    games: tuple[str, ...]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Game:
+    """A game: its rules, and (unless its new rules are still ``pending``) its season and players."""
+
+    game_id: str
+    rules: GameRules
+    season: str | None = None
+    players: int | None = None
+    #: True when PUT answered 202: the rules are accepted but not yet in effect.
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Players of one season, best first, and how far the index trailed (None: unknown)."""
+
+    players: list[RankedPlayer]
+    season: str
+    lag: int | None
+
+    @property
+    def user_ids(self) -> list[str]:
+        return [player.user_id for player in self.players]
+
+
+@dataclass(frozen=True, slots=True)
+class NextPlayer:
+    """The last player listed with a better score, and the gap to them."""
+
+    user_id: str
+    score: int
+    rank: int
+    gap: int
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One player's rank with the figures around it."""
+
+    player: RankedPlayer
+    season: str
+    total: int
+    percentile: float
+    next: NextPlayer | None
+    lag: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One submission as sent."""
+
+    score: int
+    achieved_at: datetime
+    season: str
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What /ready reports; ``ready`` is False when it answered 503."""
+
+    ready: bool
+    kafka: str
+    redis: str
+    cassandra: str
+    partitions: tuple[int, ...]
+    pending_cassandra_writes: int
+    restoring_tables: bool
+    lag: int | None
+
+
+# -- the mapping shared by both clients --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Call(Generic[T]):
+    """One request, and how to read its answer."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    params: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    #: Statuses answered with a result rather than an error.
+    success: frozenset[int] = frozenset({200})
+
+    def result(self, response: httpx.Response) -> T:
+        """Return the result of ``response``, or raise the error it stands for."""
+        if response.status_code not in self.success:
+            raise error_for(response)
+        try:
+            return self.parse(response)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UnexpectedResponse(response.status_code, f"cannot read {self.method} {self.path} answer: "
+                                                           f"{exc!r}: {response.text[:200]}") from None
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: every reserved character encoded (``a/b`` -> ``a%2Fb``)."""
+    return quote(value, safe="")
+
+
+def _params(**values: Any) -> dict[str, str]:
+    """Query parameters, leaving out the ones not given (the server's defaults apply)."""
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _lag(response: httpx.Response) -> int | None:
+    value = response.headers.get(LAG_HEADER, "unknown")
+    return int(value) if value.isdigit() else None
+
+
+def _ranked(entry: Mapping[str, Any]) -> RankedPlayer:
+    return RankedPlayer(user_id=entry["userId"], score=entry["score"], rank=entry["rank"],
+                        display_name=entry.get("displayName"), metadata=entry.get("metadata"))
+
+
+def _ranking(response: httpx.Response) -> Ranking:
+    return Ranking(players=[_ranked(entry) for entry in response.json()],
+                   season=response.headers[SEASON_HEADER], lag=_lag(response))
+
+
+def _game(body: Mapping[str, Any], pending: bool = False) -> Game:
+    return Game(game_id=body["gameId"],
+                rules=GameRules(order=body["order"], operator=body["operator"], reset=body["reset"]),
+                season=body.get("season"), players=body.get("players"), pending=pending)
+
+
+def _timestamp(value: datetime | str) -> str:
+    """RFC 3339 in UTC, as the API wants it; a naive datetime is refused rather than guessed."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("achieved_at must be a timezone-aware datetime")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _submission(fields: SubmissionFields) -> dict[str, Any]:
+    body: dict[str, Any] = {"gameId": fields.game_id, "userId": fields.user_id, "score": fields.score}
+    optional = (("displayName", fields.display_name), ("metadata", fields.metadata),
+                ("achievedAt", None if fields.achieved_at is None else _timestamp(fields.achieved_at)),
+                ("eventId", fields.event_id))
+    body.update((name, value) for name, value in optional if value is not None)
+    return body
+
+
+def _submit_score(fields: SubmissionFields, wait: bool) -> _Call[SubmitResult]:
+    def parse(response: httpx.Response) -> SubmitResult:
+        body = response.json()
+        return SubmitResult(status=body["status"], season=body.get("season"), rank=body.get("rank"),
+                            score=body.get("score"))
+
+    return _Call("POST", "/score", parse, params=_params(wait="true" if wait else None), body=_submission(fields),
+                 success=frozenset({200, 202}))
+
+
+def _submit_scores(scores: Iterable[SubmissionFields]) -> _Call[BatchResult]:
+    return _Call("POST", "/scores", lambda response: BatchResult(count=response.json()["count"]),
+                 body={"scores": [_submission(fields) for fields in scores]}, success=frozenset({202}))
+
+
+def _delete_user(user_id: str, game_id: str | None) -> _Call[DeleteResult]:
+    def parse(response: httpx.Response) -> DeleteResult:
+        body = response.json()
+        return DeleteResult(user_id=body["userId"], games=tuple(body["games"]), done=body["status"] == "deleted")
+
+    return _Call("DELETE", f"/users/{_segment(user_id)}", parse, params=_params(gameId=game_id),
+                 success=frozenset({200, 202}))
+
+
+def _set_rules(game_id: str, rules: GameRules) -> _Call[Game]:
+    return _Call("PUT", f"/games/{_segment(game_id)}",
+                 lambda response: _game(response.json(), pending=response.status_code == 202),
+                 body=rules.as_json(), success=frozenset({200, 202}))
+
+
+def _get_rules(game_id: str) -> _Call[Game]:
+    return _Call("GET", f"/games/{_segment(game_id)}", lambda response: _game(response.json()))
+
+
+def _games(limit: int | None, offset: int | None) -> _Call[list[Game]]:
+    return _Call("GET", "/games", lambda response: [_game(body) for body in response.json()],
+                 params=_params(limit=limit, offset=offset))
+
+
+def _top(game_id: str, k: int | None, offset: int | None, season: str | None) -> _Call[Ranking]:
+    return _Call("GET", "/topk", _ranking, params=_params(gameId=game_id, k=k, offset=offset, season=season))
+
+
+def _around(game_id: str, user_id: str, n: int | None, season: str | None) -> _Call[Ranking]:
+    return _Call("GET", f"/around/{_segment(user_id)}", _ranking, params=_params(gameId=game_id, n=n, season=season))
+
+
+def _ranks(game_id: str, user_ids: Iterable[str], season: str | None) -> _Call[Ranking]:
+    return _Call("GET", "/ranks", _ranking, params=_params(gameId=game_id, userIds=",".join(user_ids), season=season))
+
+
+def _rank(game_id: str, user_id: str, season: str | None) -> _Call[Standing]:
+    def parse(response: httpx.Response) -> Standing:
+        body = response.json()
+        above = body["next"]
+        return Standing(
+            player=_ranked(body), season=body["season"], total=body["total"], percentile=body["percentile"],
+            next=None if above is None else NextPlayer(user_id=above["userId"], score=above["score"],
+                                                       rank=above["rank"], gap=above["gap"]),
+            lag=_lag(response),
+        )
+
+    return _Call("GET", f"/rank/{_segment(user_id)}", parse, params=_params(gameId=game_id, season=season))
+
+
+def _history(game_id: str, user_id: str, limit: int | None) -> _Call[list[HistoryEntry]]:
+    def parse(response: httpx.Response) -> list[HistoryEntry]:
+        return [HistoryEntry(score=entry["score"], achieved_at=datetime.fromisoformat(entry["achievedAt"]),
+                             season=entry["season"]) for entry in response.json()]
+
+    return _Call("GET", f"/history/{_segment(user_id)}", parse, params=_params(gameId=game_id, limit=limit))
+
+
+def _health() -> _Call[Health]:
+    return _Call("GET", "/health", lambda response: Health(status=response.json()["status"]))
+
+
+def _ready() -> _Call[Readiness]:
+    def parse(response: httpx.Response) -> Readiness:
+        body = response.json()
+        return Readiness(ready=response.status_code == 200, kafka=body["kafka"], redis=body["redis"],
+                         cassandra=body["cassandra"], partitions=tuple(body["partitions"]),
+                         pending_cassandra_writes=body["pendingCassandraWrites"],
+                         restoring_tables=body["restoringTables"], lag=body["lag"])
+
+    # 503 is an answer here, not an error: it says what is not ready.
+    return _Call("GET", "/ready", parse, success=frozenset({200, 503}))
+
+
+def _fields(game_id: str, user_id: str, score: int, display_name: str | None, metadata: dict[str, Any] | None,
+            achieved_at: datetime | str | None, event_id: str | None) -> SubmissionFields:
+    return SubmissionFields(game_id=game_id, user_id=user_id, score=score, achieved_at=achieved_at,
+                            display_name=display_name, metadata=metadata, event_id=event_id)
+
+
+def _http_options(base_url: str, api_key: str | None, timeout: float) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return {"base_url": base_url, "headers": headers, "timeout": timeout}
+
+
+# -- the two clients ---------------------------------------------------------------
+
+
+class SyncLeaderboardClient:
+    """A blocking client of one worker (or a load balancer in front of several).
+
+    ``api_key`` is sent as ``Authorization: Bearer <key>``; ``transport`` replaces
+    httpx's network transport (tests pass an ``httpx.MockTransport``).
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._http = httpx.Client(transport=transport, **_http_options(base_url, api_key, timeout))
+
+    def _send(self, call: _Call[T]) -> T:
+        try:
+            response = self._http.request(call.method, call.path, params=call.params, json=call.body)
+        except httpx.TransportError as exc:
+            raise TransportError(f"{call.method} {call.path}: {exc!r}") from exc
+        return call.result(response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SyncLeaderboardClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def submit_score(self, game_id: str, user_id: str, score: int, *, display_name: str | None = None,
+                     metadata: dict[str, Any] | None = None, achieved_at: datetime | str | None = None,
+                     event_id: str | None = None, wait: bool = False) -> SubmitResult:
+        """Submit one score; with ``wait``, return once it is applied (or queued after 5 s)."""
+        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id)
+        return self._send(_submit_score(fields, wait))
+
+    def submit_scores(self, scores: Iterable[SubmissionFields]) -> BatchResult:
+        """Submit 1 to 1000 scores, queued all or none."""
+        return self._send(_submit_scores(scores))
+
+    def delete_user(self, user_id: str, game_id: str | None = None) -> DeleteResult:
+        """Erase a player from one game, or (``game_id`` None) from every game."""
+        return self._send(_delete_user(user_id, game_id))
+
+    def set_rules(self, game_id: str, rules: GameRules) -> Game:
+        """Set a game's rules (all three: ``GameRules()`` holds the defaults)."""
+        return self._send(_set_rules(game_id, rules))
+
+    def get_rules(self, game_id: str) -> Game:
+        """Describe a game: its rules, current season and players."""
+        return self._send(_get_rules(game_id))
+
+    def games(self, limit: int | None = None, offset: int | None = None) -> list[Game]:
+        """List games, most recently active first."""
+        return self._send(_games(limit, offset))
+
+    def top(self, game_id: str, k: int | None = None, offset: int | None = None,
+            season: str | None = None) -> Ranking:
+        """Return ``k`` players from position ``offset``, best first."""
+        return self._send(_top(game_id, k, offset, season))
+
+    def around(self, game_id: str, user_id: str, n: int | None = None, season: str | None = None) -> Ranking:
+        """Return the player with ``n`` players above and below."""
+        return self._send(_around(game_id, user_id, n, season))
+
+    def ranks(self, game_id: str, user_ids: Iterable[str], season: str | None = None) -> Ranking:
+        """Return the listed players that have a score, best first."""
+        return self._send(_ranks(game_id, user_ids, season))
+
+    def rank(self, game_id: str, user_id: str, season: str | None = None) -> Standing:
+        """Return one player's standing."""
+        return self._send(_rank(game_id, user_id, season))
+
+    def history(self, game_id: str, user_id: str, limit: int | None = None) -> list[HistoryEntry]:
+        """Return the player's submissions, newest first."""
+        return self._send(_history(game_id, user_id, limit))
+
+    def health(self) -> Health:
+        return self._send(_health())
+
+    def ready(self) -> Readiness:
+        return self._send(_ready())
+
+
+class LeaderboardClient:
+    """The async twin of :class:`SyncLeaderboardClient`: the same methods, awaited."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._http = httpx.AsyncClient(transport=transport, **_http_options(base_url, api_key, timeout))
+
+    async def _send(self, call: _Call[T]) -> T:
+        try:
+            response = await self._http.request(call.method, call.path, params=call.params, json=call.body)
+        except httpx.TransportError as exc:
+            raise TransportError(f"{call.method} {call.path}: {exc!r}") from exc
+        return call.result(response)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> LeaderboardClient:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def submit_score(self, game_id: str, user_id: str, score: int, *, display_name: str | None = None,
+                           metadata: dict[str, Any] | None = None, achieved_at: datetime | str | None = None,
+                           event_id: str | None = None, wait: bool = False) -> SubmitResult:
+        """Submit one score; with ``wait``, return once it is applied (or queued after 5 s)."""
+        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id)
+        return await self._send(_submit_score(fields, wait))
+
+    async def submit_scores(self, scores: Iterable[SubmissionFields]) -> BatchResult:
+        """Submit 1 to 1000 scores, queued all or none."""
+        return await self._send(_submit_scores(scores))
+
+    async def delete_user(self, user_id: str, game_id: str | None = None) -> DeleteResult:
+        """Erase a player from one game, or (``game_id`` None) from every game."""
+        return await self._send(_delete_user(user_id, game_id))
+
+    async def set_rules(self, game_id: str, rules: GameRules) -> Game:
+        """Set a game's rules (all three: ``GameRules()`` holds the defaults)."""
+        return await self._send(_set_rules(game_id, rules))
+
+    async def get_rules(self, game_id: str) -> Game:
+        """Describe a game: its rules, current season and players."""
+        return await self._send(_get_rules(game_id))
+
+    async def games(self, limit: int | None = None, offset: int | None = None) -> list[Game]:
+        """List games, most recently active first."""
+        return await self._send(_games(limit, offset))
+
+    async def top(self, game_id: str, k: int | None = None, offset: int | None = None,
+                  season: str | None = None) -> Ranking:
+        """Return ``k`` players from position ``offset``, best first."""
+        return await self._send(_top(game_id, k, offset, season))
+
+    async def around(self, game_id: str, user_id: str, n: int | None = None, season: str | None = None) -> Ranking:
+        """Return the player with ``n`` players above and below."""
+        return await self._send(_around(game_id, user_id, n, season))
+
+    async def ranks(self, game_id: str, user_ids: Iterable[str], season: str | None = None) -> Ranking:
+        """Return the listed players that have a score, best first."""
+        return await self._send(_ranks(game_id, user_ids, season))
+
+    async def rank(self, game_id: str, user_id: str, season: str | None = None) -> Standing:
+        """Return one player's standing."""
+        return await self._send(_rank(game_id, user_id, season))
+
+    async def history(self, game_id: str, user_id: str, limit: int | None = None) -> list[HistoryEntry]:
+        """Return the player's submissions, newest first."""
+        return await self._send(_history(game_id, user_id, limit))
+
+    async def health(self) -> Health:
+        return await self._send(_health())
+
+    async def ready(self) -> Readiness:
+        return await self._send(_ready())

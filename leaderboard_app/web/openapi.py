@@ -1,0 +1,480 @@
+"""The OpenAPI 3.1 description of the HTTP API, built as data, and GET /openapi.json serving it.
+
+The document is assembled from the same constants the views enforce (id lengths,
+page sizes, body limits), so a changed limit changes the description with it. The
+``/docs`` page (``web/docs.py``) is rendered from this document too. Tests check the
+running service against it with schemathesis (``tests/integration/test_openapi.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import orjson
+from faust.web import Blueprint, Request, Response
+
+from leaderboard_app import __version__
+from leaderboard_app.models import (
+    MAX_ABS_SCORE,
+    MAX_DISPLAY_NAME_LENGTH,
+    MAX_EVENT_ID_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_METADATA_BYTES,
+    OPERATORS,
+    ORDERS,
+)
+from leaderboard_app.seasons import RESETS
+from leaderboard_app.web.base import LAG_HEADER, SEASON_HEADER, LeaderboardView
+from leaderboard_app.web.games import MAX_GAMES_PAGE
+from leaderboard_app.web.ingest import MAX_BATCH, MAX_BATCH_BODY, MAX_SCORE_BODY, WAIT_TIMEOUT
+from leaderboard_app.web.live import MAX_STREAM_K, STREAM_PATH
+from leaderboard_app.web.queries import MAX_AROUND, MAX_FRIENDS, MAX_HISTORY, MAX_K, MAX_OFFSET
+
+OPENAPI_PATH = "/openapi.json"
+#: The security scheme's name in ``components.securitySchemes``.
+BEARER = "bearerKey"
+#: Per operation, the key scope it needs: read, write, admin (absent: open).
+SCOPE_EXTENSION = "x-scope"
+#: aiohttp refuses a longer request line (400, plain text) before any view runs.
+MAX_REQUEST_LINE = 8190
+#: The longest userIds value described: the list always fits the request line, even with
+#: every character percent-encoded (up to 12 bytes each) next to a 128-character gameId.
+#: The server takes any longer list that fits (up to 100 ids).
+MAX_USER_IDS_TEXT = 500
+
+# Ids are 1 to 128 characters without control characters (Unicode category Cc).
+_ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+_SEASON_PATTERN = "^(all|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-W[0-9]{2}|[0-9]{4}-[0-9]{2})$"
+_ACHIEVED_AT_PATTERN = (
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-]00:00)$"
+)
+
+blueprint = Blueprint("openapi")
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _schema(name: str) -> dict[str, str]:
+    return _ref("schemas", name)
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _answer(description: str, schema: dict[str, Any], *headers: str) -> dict[str, Any]:
+    """A response object with a JSON body and the named (required) headers."""
+    answer: dict[str, Any] = {"description": description, "content": _json_content(schema)}
+    if headers:
+        answer["headers"] = {name: _ref("headers", name) for name in headers}
+    return answer
+
+
+def _object(properties: dict[str, Any], required: tuple[str, ...], description: str = "") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "required": list(required)}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _string(description: str, min_length: int = 1, max_length: int | None = None,
+            pattern: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "minLength": min_length, "description": description}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    if pattern is not None:
+        schema["pattern"] = pattern
+    return schema
+
+
+def _integer(description: str, minimum: int, maximum: int | None = None, default: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "description": description}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    if default is not None:
+        schema["default"] = default
+    return schema
+
+
+def _schemas() -> dict[str, Any]:
+    """The request and response bodies."""
+    ranked = {
+        "userId": _schema("Id"),
+        "score": _schema("Score"),
+        "rank": _integer("1-based competition rank: equal scores share a rank (1, 2, 2, 4)", 1),
+        "displayName": _schema("DisplayName"),
+        "metadata": _schema("Metadata"),
+    }
+    rules = {
+        "order": {"type": "string", "enum": list(ORDERS), "description": "desc: higher scores are better; asc: lower"},
+        "operator": {"type": "string", "enum": list(OPERATORS),
+                     "description": "how a submission merges into the player's score in its season"},
+        "reset": {"type": "string", "enum": list(RESETS), "description": "how often the leaderboard starts over"},
+    }
+    return {
+        "Error": _object({"error": {"type": "string", "description": "what went wrong; for bad input it starts "
+                                                                     "with the field at fault"}},
+                         ("error",), "Every error answer."),
+        "Id": _string(f"A game or user id: 1 to {MAX_ID_LENGTH} characters, no control characters",
+                      max_length=MAX_ID_LENGTH, pattern=_ID_PATTERN),
+        "Score": {"type": "integer", "minimum": -MAX_ABS_SCORE, "maximum": MAX_ABS_SCORE,
+                  "description": "A JSON integer of absolute value at most 2^53-1 (10.0, \"10\" and true are refused)"},
+        "Season": _string("A season id: all (reset never), 2026-11-26 (daily), 2026-W48 (weekly), 2026-11 (monthly)",
+                          pattern=_SEASON_PATTERN),
+        "DisplayName": _string(f"The player's name in this game: 1 to {MAX_DISPLAY_NAME_LENGTH} characters",
+                               max_length=MAX_DISPLAY_NAME_LENGTH, pattern=_ID_PATTERN),
+        "Metadata": {"type": "object", "description": f"Any JSON object of at most {MAX_METADATA_BYTES} bytes"},
+        "ScoreSubmission": _object({
+            "gameId": _schema("Id"),
+            "userId": _schema("Id"),
+            "score": _schema("Score"),
+            "displayName": _schema("DisplayName"),
+            "metadata": _schema("Metadata"),
+            "achievedAt": _string("When the score was achieved: RFC 3339 in UTC (Z or +00:00, 0 to 9 fractional "
+                                  "digits), not in the future, in a season still open or in its grace period. "
+                                  "Default: when the worker receives it", pattern=_ACHIEVED_AT_PATTERN),
+            "eventId": _string(f"1 to {MAX_EVENT_ID_LENGTH} characters: a resubmission for the same player and "
+                               "game with the same eventId within 24 h is applied once",
+                               max_length=MAX_EVENT_ID_LENGTH, pattern=_ID_PATTERN),
+        }, ("gameId", "userId", "score"), "One score; unknown fields are ignored."),
+        "ScoreBatch": _object({
+            "scores": {"type": "array", "items": _schema("ScoreSubmission"), "minItems": 1, "maxItems": MAX_BATCH},
+        }, ("scores",), "Submissions queued all or none: one invalid item refuses the batch."),
+        "Queued": _object({"status": {"const": "queued"}}, ("status",),
+                          "Kafka acknowledged the submission; it is applied shortly."),
+        "Applied": _object({
+            "status": {"const": "applied"},
+            "season": _schema("Season"),
+            "rank": ranked["rank"],
+            "score": _schema("Score"),
+        }, ("status", "season"), "The submission is applied: the player's resulting rank and score."),
+        "BatchQueued": _object({"status": {"const": "queued"}, "count": _integer("submissions queued", 1, MAX_BATCH)},
+                               ("status", "count")),
+        "Deletion": _object({
+            "status": {"type": "string", "enum": ["deleted", "queued"],
+                       "description": "deleted once done; queued if that took over 5 s"},
+            "userId": _schema("Id"),
+            "games": {"type": "array", "items": _schema("Id"), "description": "the games the player was erased from"},
+        }, ("status", "userId", "games")),
+        "GameRules": {**_object(rules, (), "Rules left out take their default (the first value listed)."),
+                      "additionalProperties": False},
+        "Game": _object({
+            "gameId": _schema("Id"),
+            **rules,
+            "season": _schema("Season"),
+            "players": _integer("players with a score in the current season", 0),
+        }, ("gameId", "order", "operator", "reset", "season", "players"), "A game: its rules and current season."),
+        "RulesQueued": _object({"status": {"const": "queued"}, "gameId": _schema("Id"), **rules},
+                               ("status", "gameId", "order", "operator", "reset"),
+                               "The rules are accepted but not yet in effect on this worker."),
+        "RankedPlayer": _object(ranked, ("userId", "score", "rank"),
+                                "A player's place; displayName and metadata when the player has them."),
+        "NextPlayer": _object({
+            "userId": _schema("Id"),
+            "score": _schema("Score"),
+            "rank": ranked["rank"],
+            "gap": _integer("the difference between the two scores", 0),
+        }, ("userId", "score", "rank", "gap"), "The last player listed with a better score."),
+        "Standing": _object({
+            **ranked,
+            "season": _schema("Season"),
+            "total": _integer("players in the season", 1),
+            "percentile": {"type": "number", "minimum": 0, "maximum": 100,
+                           "description": "share of players with a strictly worse score, in percent, 2 decimals"},
+            "next": {"oneOf": [_schema("NextPlayer"), {"type": "null"}], "description": "null for the leaders"},
+        }, ("userId", "score", "rank", "season", "total", "percentile", "next")),
+        "HistoryEntry": _object({
+            "score": _schema("Score"),
+            "achievedAt": {"type": "string", "format": "date-time", "description": "to the millisecond, in UTC"},
+            "season": _schema("Season"),
+        }, ("score", "achievedAt", "season"), "One submission as sent."),
+        "Health": _object({"status": {"const": "ok"}}, ("status",)),
+        "Readiness": _object({
+            "status": {"type": "string", "enum": ["ready", "unavailable"]},
+            "kafka": {"type": "string", "description": "ok, or the error"},
+            "redis": {"type": "string", "description": "ok, the error, or that the index is being rebuilt"},
+            "cassandra": {"type": "string", "description": "ok, or the error (does not make the worker unready)"},
+            "partitions": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                           "description": "the score_updates partitions this worker consumes"},
+            "pendingCassandraWrites": _integer("writes this worker has not yet made to Cassandra", 0),
+            "restoringTables": {"type": "boolean", "description": "true while the worker rebalances or restores its "
+                                "tables from their changelogs (it applies no new score meanwhile)"},
+            "lag": {"type": ["integer", "null"], "minimum": 0,
+                    "description": "as X-Leaderboard-Lag; null when unknown"},
+        }, ("status", "kafka", "redis", "cassandra", "partitions", "pendingCassandraWrites", "restoringTables",
+            "lag")),
+    }
+
+
+def _headers() -> dict[str, Any]:
+    return {
+        LAG_HEADER: {
+            "description": "score_updates events not yet applied to the Redis index, across all partitions, "
+                           "measured every 0.5 s; unknown while it cannot be measured",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^([0-9]+|unknown)$"},
+        },
+        SEASON_HEADER: {
+            "description": "the season the list belongs to (all for /history)",
+            "required": True,
+            "schema": _schema("Season"),
+        },
+        "WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}},
+        "Retry-After": {"description": "seconds", "required": True, "schema": {"const": "1"}},
+    }
+
+
+#: The error answers operations share: status -> (component name, description, headers).
+_ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
+    400: ("BadRequest", "Invalid body or parameter (missing, invalid, out of range or given twice); the message "
+                        "starts with the field at fault.", ()),
+    401: ("Unauthorized", "A key is needed and the Authorization: Bearer header is missing, malformed or holds an "
+                          "unknown key.", ("WWW-Authenticate",)),
+    403: ("Forbidden", "The key's scope is too low for this endpoint.", ()),
+    404: ("UserNotFound", "The player has no score there: {\"error\": \"user not found\"}.", ()),
+    408: ("RequestTimeout", "The request body was not fully received in time (LEADERBOARD_BODY_TIMEOUT).", ()),
+    409: ("Conflict", "The game already has had activity and the rules would change.", ()),
+    413: ("PayloadTooLarge", "The request body exceeds the endpoint's limit.", ()),
+    429: ("RateLimited", "More than LEADERBOARD_RATE_LIMIT requests in one second from this key (or address).",
+           ("Retry-After",)),
+    503: ("Unavailable", "Kafka did not acknowledge a write in time, or Redis (Cassandra for history and archived "
+                         "seasons) did not answer.", ()),
+}
+
+
+def _responses() -> dict[str, Any]:
+    return {name: _answer(description, _schema("Error"), *headers)
+            for name, description, headers in _ERRORS.values()}
+
+
+def _parameter(name: str, where: str, description: str, schema: dict[str, Any],
+               required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "description": description,
+            "schema": schema}
+
+
+def _parameters() -> dict[str, Any]:
+    def paging(name: str, what: str, high: int, default: int) -> dict[str, Any]:
+        return _parameter(name, "query", what, _integer(what, 0 if name == "offset" else 1, high, default))
+
+    return {
+        "gameIdQuery": _parameter("gameId", "query", "The game", _schema("Id"), required=True),
+        "gameIdOptional": _parameter("gameId", "query", "Erase from this game only (200 whether or not the "
+                                                        "player was there)", _schema("Id")),
+        "gameIdPath": _parameter("gameId", "path", "The game (URL-encoded)", _schema("Id")),
+        "userIdPath": _parameter("userId", "path", "The player (URL-encoded: /rank/a%2Fb is the user a/b)",
+                                 _schema("Id")),
+        "season": _parameter("season", "query", "A season id of the game's kind; default: the current season",
+                             _schema("Season")),
+        "k": paging("k", "how many players", MAX_K, 10),
+        "topOffset": paging("offset", "position of the first player (0 = the leader)", MAX_OFFSET, 0),
+        "n": paging("n", "players listed above and below", MAX_AROUND, 5),
+        "userIds": _parameter(
+            "userIds", "query",
+            f"1 to {MAX_FRIENDS} comma-separated user ids (repeats ignored). The whole request line must fit in "
+            f"{MAX_REQUEST_LINE} bytes (a longer one gets a plain-text 400 before any view runs): "
+            f"{MAX_USER_IDS_TEXT} characters always do",
+            _string("comma-separated user ids", max_length=MAX_USER_IDS_TEXT), required=True),
+        "historyLimit": paging("limit", "most entries", MAX_HISTORY, 50),
+        "gamesLimit": paging("limit", "most games", MAX_GAMES_PAGE, 100),
+        "gamesOffset": paging("offset", "games skipped", 10**9, 0),
+        "streamK": paging("k", "how many players", MAX_STREAM_K, 10),
+        "key": _parameter("key", "query", "The API key, for clients that cannot send headers (EventSource); an "
+                                          "Authorization header wins", {"type": "string"}),
+        "wait": _parameter("wait", "query", f"true: answer once the score is applied and ranked (200), or 202 after "
+                                            f"{WAIT_TIMEOUT:g} s", {"type": "boolean", "default": False}),
+    }
+
+
+def _operation(operation_id: str, tag: str, summary: str, description: str, scope: str | None,
+               answers: dict[int, dict[str, Any]], errors: tuple[int, ...] = (),
+               parameters: tuple[str, ...] = (), body: tuple[str, int] | None = None) -> dict[str, Any]:
+    """One operation: its own answers, the shared error answers it can give, and who may call it."""
+    responses: dict[str, Any] = {str(status): answer for status, answer in answers.items()}
+    keyed: tuple[int, ...] = ()
+    if scope is not None:
+        # Every known key may read, so only writes and admin endpoints can answer 403.
+        keyed = (401, 429, 503) if scope == "read" else (401, 403, 429, 503)
+    for status in sorted({*errors, *keyed}):
+        responses[str(status)] = _ref("responses", _ERRORS[status][0])
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "parameters": [_ref("parameters", name) for name in parameters],
+        "responses": dict(sorted(responses.items())),
+    }
+    if body is not None:
+        schema_name, limit = body
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"at most {limit} bytes",
+            "content": _json_content(_schema(schema_name)),
+        }
+    if scope is None:
+        operation["security"] = []
+    else:
+        # A key is needed only once keys are configured (see the API keys section), so
+        # the empty requirement stands for a worker that has none.
+        operation["security"] = [{BEARER: []}, {}]
+        operation[SCOPE_EXTENSION] = scope
+    return operation
+
+
+def _paths() -> dict[str, Any]:
+    read_errors = (400,)
+    list_of = {"type": "array", "items": _schema("RankedPlayer")}
+    return {
+        "/score": {"post": _operation(
+            "submitScore", "scores", "Submit one score",
+            "202 once Kafka has acknowledged the record; with wait=true, 200 once it is applied and ranked.",
+            "write",
+            {200: _answer("Applied (wait=true)", _schema("Applied")), 202: _answer("Queued", _schema("Queued"))},
+            (400, 408, 413), ("wait",), ("ScoreSubmission", MAX_SCORE_BODY))},
+        "/scores": {"post": _operation(
+            "submitScores", "scores", "Submit a batch of scores",
+            f"1 to {MAX_BATCH} submissions, queued all or none.", "write",
+            {202: _answer("Queued", _schema("BatchQueued"))},
+            (400, 408, 413), (), ("ScoreBatch", MAX_BATCH_BODY))},
+        "/users/{userId}": {"delete": _operation(
+            "deleteUser", "players", "Erase a player",
+            "Erases the player's scores in every season, profile and history, from one game (gameId) or every "
+            "game they have a score in. Without gameId, 404 when the player has no score anywhere.", "admin",
+            {200: _answer("Deleted", _schema("Deletion")),
+             202: _answer(f"Not done within {WAIT_TIMEOUT:g} s; it will be", _schema("Deletion"))},
+            (400, 404), ("userIdPath", "gameIdOptional"))},
+        "/games": {"get": _operation(
+            "listGames", "games", "List games",
+            "Games that have had activity, most recently active first.", "read",
+            {200: _answer("Games", {"type": "array", "items": _schema("Game")}, LAG_HEADER)},
+            read_errors, ("gamesLimit", "gamesOffset"))},
+        "/games/{gameId}": {
+            "get": _operation(
+                "getRules", "games", "Describe a game",
+                "Its rules (the defaults for a game never configured), current season and players.", "read",
+                {200: _answer("The game", _schema("Game"), LAG_HEADER)}, read_errors, ("gameIdPath",)),
+            "put": _operation(
+                "setRules", "games", "Set a game's rules",
+                "A rule left out takes its default. 409 once the game has had activity and the rules would change.",
+                "admin",
+                {200: _answer("The rules are in effect", _schema("Game")),
+                 202: _answer(f"Accepted, not in effect on this worker within {WAIT_TIMEOUT:g} s",
+                              _schema("RulesQueued"))},
+                (400, 408, 409, 413), ("gameIdPath",), ("GameRules", MAX_SCORE_BODY)),
+        },
+        "/topk": {"get": _operation(
+            "top", "rankings", "The leaderboard",
+            "k players from position offset, best first; [] past the end or for an unknown game or season.", "read",
+            {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
+            read_errors, ("gameIdQuery", "season", "k", "topOffset"))},
+        "/around/{userId}": {"get": _operation(
+            "around", "rankings", "A player and their neighbours",
+            "The player with up to n players above and below.", "read",
+            {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
+            (400, 404), ("userIdPath", "gameIdQuery", "season", "n"))},
+        "/ranks": {"get": _operation(
+            "ranks", "rankings", "A friends' leaderboard",
+            "The global ranks of the listed players, best first; players without a score are left out.", "read",
+            {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
+            read_errors, ("gameIdQuery", "season", "userIds"))},
+        "/rank/{userId}": {"get": _operation(
+            "rank", "rankings", "A player's rank",
+            "Rank, score, season, total players, percentile and the next player up.", "read",
+            {200: _answer("The player's standing", _schema("Standing"), LAG_HEADER)},
+            (400, 404), ("userIdPath", "gameIdQuery", "season"))},
+        "/history/{userId}": {"get": _operation(
+            "history", "rankings", "A player's submissions",
+            "Every season, newest achievedAt first; [] for an unknown player. Read from Cassandra, which is "
+            "written behind Redis.", "read",
+            {200: _answer("Submissions", {"type": "array", "items": _schema("HistoryEntry")},
+                          LAG_HEADER, SEASON_HEADER)},
+            read_errors, ("userIdPath", "gameIdQuery", "historyLimit"))},
+        "/health": {"get": _operation(
+            "health", "health", "Liveness", "The process runs. Never needs a key, never rate limited.", None,
+            {200: _answer("Up", _schema("Health"))})},
+        "/ready": {"get": _operation(
+            "ready", "health", "Readiness",
+            "200 when Kafka and Redis answer (and the Redis index is whole), else 503. Never needs a key.", None,
+            {200: _answer("Ready", _schema("Readiness")), 503: _answer("Not ready", _schema("Readiness"))})},
+        STREAM_PATH: {"get": {
+            **_operation(
+                "streamTop", "live", "The leaderboard, live",
+                "Server-Sent Events: an `event: topk` whose data is what GET /topk would answer, at connect and "
+                "again on every change; `event: unavailable` (data {\"error\": ...}) while the top cannot be "
+                "read. 503 when the worker holds the most streams it keeps open.", "read",
+                {200: {"description": "An endless text/event-stream",
+                       "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+                read_errors, ("gameIdQuery", "season", "streamK", "key")),
+        }},
+        "/": {"get": _operation(
+            "livePage", "live", "The live leaderboard page",
+            "An HTML page that shows a game's top from the stream; it asks for a key itself.", None,
+            {200: {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}})},
+        "/metrics": {"get": _operation(
+            "metrics", "health", "Metrics",
+            "This worker's series in Prometheus' text format. Never needs a key.", None,
+            {200: {"description": "Prometheus text exposition",
+                   "content": {"text/plain": {"schema": {"type": "string"}}}}})},
+        OPENAPI_PATH: {"get": _operation(
+            "openapi", "meta", "This document", "The OpenAPI 3.1 description of the API.", None,
+            {200: _answer("The document", {"type": "object"})})},
+        "/docs": {"get": {
+            **_operation("docs", "meta", "The API reference", "This document rendered as an HTML page.", None, {}),
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+        }},
+    }
+
+
+def build_openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document of the whole HTTP API (a new dict on each call)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "leaderboard",
+            "version": __version__,
+            "description": "Real-time game leaderboards. Every body is JSON and every answer is JSON, errors "
+                           "included: {\"error\": \"...\"}. An unknown path answers 404, an unknown method 405.",
+        },
+        "tags": [
+            {"name": "scores", "description": "Scores in (HTTP -> Kafka score_updates)"},
+            {"name": "rankings", "description": "Rankings out (Redis; history from Cassandra)"},
+            {"name": "games", "description": "Games and their rules"},
+            {"name": "players", "description": "Deleting a player"},
+            {"name": "live", "description": "The live leaderboard: a page and its event stream"},
+            {"name": "health", "description": "Probes and metrics"},
+            {"name": "meta", "description": "This description"},
+        ],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "parameters": _parameters(),
+            "headers": _headers(),
+            "responses": _responses(),
+            "securitySchemes": {BEARER: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key as Authorization: Bearer <key>. Scopes: read < write < admin (x-scope "
+                               "on each operation). Reads need a key only when read keys are configured, writes "
+                               "only when write keys are, admin endpoints as soon as any key is.",
+            }},
+        },
+    }
+
+
+@functools.cache
+def openapi_json() -> bytes:
+    """Return the document serialized once: it depends only on the code."""
+    return orjson.dumps(build_openapi_document())
+
+
+@blueprint.route(OPENAPI_PATH, name="openapi")
+class OpenApiView(LeaderboardView):
+    scope = None  # the description is public, like /health
+
+    async def get(self, request: Request) -> Response:
+        """Return the OpenAPI 3.1 document."""
+        return self.bytes(openapi_json(), content_type="application/json")

@@ -1,0 +1,206 @@
+"use strict";
+// The live leaderboard page: the top of a game, pushed by GET /stream/topk
+// (Server-Sent Events), and a player's rank and neighbours (GET /rank, /around).
+// Everything shown comes from the API as text (never as HTML), because user ids
+// and display names are whatever players sent.
+(() => {
+  const TOP = 20;
+  const NEIGHBOURS = 5;
+  const KEY_STORAGE = "leaderboard-api-key";
+
+  const $ = (id) => document.getElementById(id);
+  let source = null;
+  let game = "";
+  let shown = new Map(); // userId -> score, as last rendered, to flash what changed
+
+  function apiKey() {
+    return $("key").value.trim();
+  }
+
+  function authHeaders() {
+    const key = apiKey();
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+
+  async function getJson(path) {
+    const response = await fetch(path, { headers: authHeaders() });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) {
+      throw new Error((body && body.error) || response.status + " " + response.statusText);
+    }
+    return body;
+  }
+
+  function query(params) {
+    return new URLSearchParams(params).toString();
+  }
+
+  function setStatus(state, text) {
+    const badge = $("status");
+    badge.dataset.state = state;
+    badge.textContent = text;
+  }
+
+  function setMessage(id, text, isError) {
+    const element = $(id);
+    element.textContent = text;
+    element.classList.toggle("error", Boolean(isError));
+  }
+
+  function playerCell(entry) {
+    const cell = document.createElement("td");
+    cell.className = "player";
+    if (entry.displayName) {
+      cell.append(entry.displayName);
+      const id = document.createElement("small");
+      id.textContent = entry.userId;
+      cell.append(id);
+    } else {
+      cell.textContent = entry.userId;
+    }
+    return cell;
+  }
+
+  function row(entry, className) {
+    const tr = document.createElement("tr");
+    tr.dataset.userId = entry.userId;
+    tr.dataset.score = String(entry.score);
+    tr.dataset.rank = String(entry.rank);
+    if (className) tr.className = className;
+    const rank = document.createElement("td");
+    rank.className = "rank";
+    rank.textContent = String(entry.rank);
+    const score = document.createElement("td");
+    score.className = "score";
+    score.textContent = entry.score.toLocaleString("en");
+    tr.append(rank, playerCell(entry), score);
+    return tr;
+  }
+
+  function renderTop(players) {
+    const next = new Map(players.map((entry) => [entry.userId, entry.score]));
+    const rows = players.map((entry) => row(entry, shown.size && shown.get(entry.userId) !== entry.score ? "changed" : ""));
+    $("top").querySelector("tbody").replaceChildren(...rows);
+    shown = next;
+    $("top-size").textContent = String(TOP);
+    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    setMessage("top-message", players.length ? "" : "No scores in " + game + " yet.", false);
+  }
+
+  async function explainRefusal() {
+    // EventSource hides the status of a refused stream; /topk tells why.
+    try {
+      await getJson("/topk?" + query({ gameId: game, k: 1 }));
+      setMessage("top-message", "The stream closed; pick the game again to retry.", true);
+    } catch (error) {
+      setMessage("top-message", error.message, true);
+    }
+  }
+
+  function watch(gameId) {
+    if (source) source.close();
+    game = gameId;
+    shown = new Map();
+    $("top").querySelector("tbody").replaceChildren();
+    setStatus("connecting", "connecting");
+    const params = { gameId: game, k: TOP };
+    if (apiKey()) params.key = apiKey();
+    const stream = new EventSource("/stream/topk?" + query(params));
+    source = stream;
+    stream.addEventListener("open", () => setStatus("live", "live"));
+    stream.addEventListener("topk", (event) => {
+      setStatus("live", "live");
+      renderTop(JSON.parse(event.data));
+    });
+    stream.addEventListener("unavailable", (event) => {
+      setStatus("error", "unavailable");
+      setMessage("top-message", JSON.parse(event.data).error, true);
+    });
+    stream.addEventListener("error", () => {
+      if (stream !== source) return;
+      if (stream.readyState === EventSource.CLOSED) {
+        setStatus("error", "stopped");
+        explainRefusal();
+      } else {
+        setStatus("connecting", "reconnecting");
+      }
+    });
+    const url = new URL(location.href);
+    url.searchParams.set("gameId", game);
+    history.replaceState(null, "", url);
+  }
+
+  async function lookUp(userId) {
+    const path = encodeURIComponent(userId);
+    const params = query({ gameId: game });
+    $("standing").hidden = true;
+    $("around").hidden = true;
+    setMessage("player-message", "Looking up " + userId + "…", false);
+    try {
+      const [standing, around] = await Promise.all([
+        getJson("/rank/" + path + "?" + params),
+        getJson("/around/" + path + "?" + params + "&" + query({ n: NEIGHBOURS })),
+      ]);
+      $("standing-rank").textContent = String(standing.rank);
+      $("standing-score").textContent = standing.score.toLocaleString("en");
+      $("standing-percentile").textContent = standing.percentile + " %";
+      $("standing-total").textContent = String(standing.total);
+      $("standing-next").textContent = standing.next
+        ? standing.next.userId + " (rank " + standing.next.rank + ", " + standing.next.gap.toLocaleString("en") + " ahead)"
+        : "nobody: leads the game";
+      $("standing-season").textContent = standing.season;
+      $("around").querySelector("tbody").replaceChildren(
+        ...around.map((entry) => row(entry, entry.userId === userId ? "me" : "")));
+      $("standing").hidden = false;
+      $("around").hidden = false;
+      setMessage("player-message", "", false);
+    } catch (error) {
+      setMessage("player-message", error.message, true);
+    }
+  }
+
+  async function listGames() {
+    // Only a hint for the game field: without a key that may read, it stays empty.
+    try {
+      const games = await getJson("/games?" + query({ limit: 100 }));
+      $("games").replaceChildren(...games.map((entry) => {
+        const option = document.createElement("option");
+        option.value = entry.gameId;
+        return option;
+      }));
+    } catch (_) {
+      $("games").replaceChildren();
+    }
+  }
+
+  $("watch-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORAGE, apiKey());
+    const gameId = $("game").value.trim();
+    if (gameId) watch(gameId);
+    listGames();
+  });
+
+  $("player-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const userId = $("player").value.trim();
+    if (!game) {
+      setMessage("player-message", "Pick a game first.", true);
+    } else if (userId) {
+      lookUp(userId);
+    }
+  });
+
+  $("key").value = sessionStorage.getItem(KEY_STORAGE) || "";
+  const initial = new URLSearchParams(location.search).get("gameId");
+  if (initial) {
+    $("game").value = initial;
+    watch(initial);
+  }
+  listGames();
+})();

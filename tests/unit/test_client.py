@@ -1,0 +1,249 @@
+"""The client's mapping of calls to requests and of answers to results and errors.
+
+A ``httpx.MockTransport`` stands in for the worker; every test runs against both
+clients (sync and async), which share that mapping.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from leaderboard_app.client import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    GameRules,
+    LeaderboardClient,
+    LeaderboardClientError,
+    NotFound,
+    PayloadTooLarge,
+    RankedPlayer,
+    RateLimited,
+    RequestTimeout,
+    ServiceUnavailable,
+    SubmissionFields,
+    SyncLeaderboardClient,
+    TransportError,
+    Unauthorized,
+    UnexpectedResponse,
+)
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Server:
+    """Records requests and answers each with a canned response."""
+
+    def __init__(self, status: int = 200, body: Any = None, headers: dict[str, str] | None = None,
+                 content: bytes | None = None) -> None:
+        self.requests: list[httpx.Request] = []
+        self.status, self.body, self.headers, self.content = status, body, headers or {}, content
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.content is not None:
+            return httpx.Response(self.status, content=self.content, headers=self.headers)
+        return httpx.Response(self.status, json=self.body, headers=self.headers)
+
+    @property
+    def request(self) -> httpx.Request:
+        assert len(self.requests) == 1, self.requests
+        return self.requests[0]
+
+    @property
+    def sent_json(self) -> Any:
+        return json.loads(self.request.content)
+
+
+@pytest.fixture(params=["sync", "async"])
+def call(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``call(server, "top", *args)``: run one client method against ``server`` and return its result."""
+
+    async def run(server: Server, method: str, *args: Any, api_key: str | None = "k3y", **kwargs: Any) -> Any:
+        transport = httpx.MockTransport(server)
+        if request.param == "sync":
+            with SyncLeaderboardClient("http://lb.test", api_key, transport=transport) as client:
+                return getattr(client, method)(*args, **kwargs)
+        async with LeaderboardClient("http://lb.test", api_key, transport=transport) as client:
+            result = getattr(client, method)(*args, **kwargs)
+            assert inspect.isawaitable(result)
+            return await result
+
+    return run
+
+
+async def test_submit_score_posts_the_submission_with_the_key(call: Any) -> None:
+    server = Server(202, {"status": "queued"})
+    result = await call(server, "submit_score", "tetris", "ann", 2500, display_name="Ann",
+                        metadata={"level": 7}, event_id="run-1")
+    assert (result.status, result.applied) == ("queued", False)
+    request = server.request
+    assert (request.method, request.url.path, request.url.query) == ("POST", "/score", b"")
+    assert request.headers["Authorization"] == "Bearer k3y"
+    assert server.sent_json == {"gameId": "tetris", "userId": "ann", "score": 2500, "displayName": "Ann",
+                                "metadata": {"level": 7}, "eventId": "run-1"}
+
+
+async def test_submit_score_with_wait_reads_the_applied_answer(call: Any) -> None:
+    server = Server(200, {"status": "applied", "season": "2026-W48", "rank": 1, "score": 2700})
+    result = await call(server, "submit_score", "tetris", "ann", 2700, wait=True)
+    assert server.request.url.params["wait"] == "true"
+    assert (result.applied, result.season, result.rank, result.score) == (True, "2026-W48", 1, 2700)
+
+
+async def test_achieved_at_is_sent_in_utc_and_a_naive_time_is_refused(call: Any) -> None:
+    server = Server(202, {"status": "queued"})
+    moment = datetime(2026, 11, 26, 19, 12, 26, 500000, tzinfo=timezone(timedelta(hours=1)))
+    await call(server, "submit_score", "g", "u", 1, achieved_at=moment)
+    assert server.sent_json["achievedAt"] == "2026-11-26T18:12:26.500000Z"
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await call(Server(), "submit_score", "g", "u", 1, achieved_at=datetime(2026, 1, 1))
+
+
+async def test_no_key_sends_no_authorization_header(call: Any) -> None:
+    server = Server(200, {"status": "ok"})
+    await call(server, "health", api_key=None)
+    assert "Authorization" not in server.request.headers
+
+
+async def test_submit_scores_sends_the_batch(call: Any) -> None:
+    server = Server(202, {"status": "queued", "count": 2})
+    result = await call(server, "submit_scores", [SubmissionFields("g", "a", 1),
+                                                   SubmissionFields("g", "b", -2, event_id="e")])
+    assert result.count == 2
+    assert server.sent_json == {"scores": [{"gameId": "g", "userId": "a", "score": 1},
+                                           {"gameId": "g", "userId": "b", "score": -2, "eventId": "e"}]}
+
+
+async def test_ids_are_one_encoded_path_segment(call: Any) -> None:
+    server = Server(200, {"status": "deleted", "userId": "a/b?c", "games": ["g"]})
+    result = await call(server, "delete_user", "a/b?c", game_id="g")
+    assert server.request.url.raw_path == b"/users/a%2Fb%3Fc?gameId=g"
+    assert (result.user_id, result.games, result.done) == ("a/b?c", ("g",), True)
+
+
+async def test_a_slow_deletion_is_reported_as_not_done(call: Any) -> None:
+    server = Server(202, {"status": "queued", "userId": "u", "games": ["g1", "g2"]})
+    result = await call(server, "delete_user", "u")
+    assert "gameId" not in server.request.url.params
+    assert (result.games, result.done) == (("g1", "g2"), False)
+
+
+async def test_set_rules_sends_all_three_rules_and_reads_the_game(call: Any) -> None:
+    server = Server(200, {"gameId": "g", "order": "asc", "operator": "best", "reset": "weekly",
+                          "season": "2026-W48", "players": 0})
+    game = await call(server, "set_rules", "g", GameRules(order="asc", reset="weekly"))
+    assert (server.request.method, server.request.url.path) == ("PUT", "/games/g")
+    assert server.sent_json == {"order": "asc", "operator": "best", "reset": "weekly"}
+    assert (game.rules, game.season, game.players, game.pending) == (
+        GameRules("asc", "best", "weekly"), "2026-W48", 0, False)
+
+
+async def test_rules_not_yet_in_effect_are_pending(call: Any) -> None:
+    server = Server(202, {"status": "queued", "gameId": "g", "order": "desc", "operator": "incr", "reset": "never"})
+    game = await call(server, "set_rules", "g", GameRules(operator="incr"))
+    assert (game.pending, game.rules.operator, game.season, game.players) == (True, "incr", None, None)
+
+
+async def test_top_reads_players_season_and_lag(call: Any) -> None:
+    server = Server(200, [{"userId": "a", "score": 9, "rank": 1, "displayName": "A", "metadata": {"x": 1}},
+                          {"userId": "b", "score": 9, "rank": 1}],
+                    {"X-Leaderboard-Season": "2026-11", "X-Leaderboard-Lag": "3"})
+    ranking = await call(server, "top", "g", k=2, offset=0)
+    assert server.request.url.params == httpx.QueryParams({"gameId": "g", "k": "2", "offset": "0"})
+    assert ranking.players == [RankedPlayer("a", 9, 1, "A", {"x": 1}), RankedPlayer("b", 9, 1)]
+    assert (ranking.season, ranking.lag, ranking.user_ids) == ("2026-11", 3, ["a", "b"])
+
+
+async def test_an_unknown_lag_is_none_and_defaults_are_left_to_the_server(call: Any) -> None:
+    server = Server(200, [], {"X-Leaderboard-Season": "all", "X-Leaderboard-Lag": "unknown"})
+    ranking = await call(server, "around", "g", "u")
+    assert server.request.url.params == httpx.QueryParams({"gameId": "g"})
+    assert (ranking.players, ranking.lag) == ([], None)
+
+
+async def test_ranks_joins_the_user_ids(call: Any) -> None:
+    server = Server(200, [], {"X-Leaderboard-Season": "all", "X-Leaderboard-Lag": "0"})
+    await call(server, "ranks", "g", ["a", "b"], season="all")
+    assert server.request.url.params == httpx.QueryParams({"gameId": "g", "userIds": "a,b", "season": "all"})
+
+
+async def test_rank_reads_the_standing_and_the_next_player(call: Any) -> None:
+    body = {"userId": "p4", "score": 1900, "rank": 4, "season": "2026-W48", "total": 5, "percentile": 20.0,
+            "next": {"userId": "p2", "score": 2500, "rank": 3, "gap": 600}}
+    standing = await call(Server(200, body, {"X-Leaderboard-Lag": "0"}), "rank", "g", "p4")
+    assert (standing.player, standing.total, standing.percentile, standing.lag) == (
+        RankedPlayer("p4", 1900, 4), 5, 20.0, 0)
+    assert (standing.next.user_id, standing.next.gap) == ("p2", 600)
+    leader = await call(Server(200, {**body, "rank": 1, "next": None}), "rank", "g", "p4")
+    assert leader.next is None and leader.lag is None
+
+
+async def test_history_entries_carry_datetimes(call: Any) -> None:
+    server = Server(200, [{"score": 2700, "achievedAt": "2026-11-26T20:39:33.953Z", "season": "all"}],
+                    {"X-Leaderboard-Season": "all", "X-Leaderboard-Lag": "0"})
+    (entry,) = await call(server, "history", "g", "p", limit=5)
+    assert entry.achieved_at == datetime(2026, 11, 26, 20, 39, 33, 953000, tzinfo=timezone.utc)
+    assert server.request.url.params["limit"] == "5"
+
+
+async def test_games_lists_descriptions(call: Any) -> None:
+    server = Server(200, [{"gameId": "s", "order": "desc", "operator": "best", "reset": "never", "season": "all",
+                           "players": 1}], {"X-Leaderboard-Lag": "0"})
+    (game,) = await call(server, "games", limit=2)
+    assert (game.game_id, game.players) == ("s", 1)
+
+
+async def test_not_ready_is_an_answer_not_an_error(call: Any) -> None:
+    body = {"status": "unavailable", "kafka": "ok", "redis": "connection refused", "cassandra": "ok",
+            "partitions": [0, 1], "pendingCassandraWrites": 3, "restoringTables": False,
+            "lag": None}
+    readiness = await call(Server(503, body), "ready")
+    assert (readiness.ready, readiness.redis, readiness.partitions, readiness.pending_cassandra_writes) == (
+        False, "connection refused", (0, 1), 3)
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (400, BadRequest), (401, Unauthorized), (403, Forbidden), (404, NotFound), (408, RequestTimeout),
+    (409, Conflict), (413, PayloadTooLarge), (429, RateLimited), (503, ServiceUnavailable), (500, ApiError),
+])
+async def test_error_answers_raise_their_class_with_status_and_message(call: Any, status: int,
+                                                                       kind: type[ApiError]) -> None:
+    with pytest.raises(kind) as caught:
+        await call(Server(status, {"error": "k must be an integer from 1 to 1000"}), "top", "g", k=0)
+    assert type(caught.value) is kind
+    assert (caught.value.status, caught.value.message) == (status, "k must be an integer from 1 to 1000")
+    assert isinstance(caught.value, LeaderboardClientError)
+
+
+async def test_rate_limited_carries_retry_after(call: Any) -> None:
+    with pytest.raises(RateLimited) as caught:
+        await call(Server(429, {"error": "rate limit exceeded"}, {"Retry-After": "1"}), "health")
+    assert caught.value.retry_after == 1.0
+
+
+async def test_an_error_without_a_json_body_keeps_its_text(call: Any) -> None:
+    with pytest.raises(ApiError) as caught:
+        await call(Server(502, content=b"Bad Gateway from the proxy"), "top", "g")
+    assert (caught.value.status, caught.value.message) == (502, "Bad Gateway from the proxy")
+
+
+async def test_an_answer_of_the_wrong_shape_is_unexpected(call: Any) -> None:
+    with pytest.raises(UnexpectedResponse):
+        await call(Server(200, {"not": "a list"}, {"X-Leaderboard-Season": "all"}), "top", "g")
+
+
+async def test_no_answer_is_a_transport_error(call: Any) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with pytest.raises(TransportError, match="connection refused"):
+        await call(refuse, "health")

@@ -1,0 +1,121 @@
+"""The OpenAPI document and the /docs page built from it (no worker needed)."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from leaderboard_app.app import create_app
+from leaderboard_app.settings import Settings
+from leaderboard_app.web.docs import DocsRenderer, docs_html
+from leaderboard_app.web.openapi import SCOPE_EXTENSION, build_openapi_document, openapi_json
+
+METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return build_openapi_document()
+
+
+def operations(document: dict) -> list[tuple[str, str, dict]]:
+    return [(method, path, item[method]) for path, item in document["paths"].items() for method in item
+            if method in METHODS]
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict) -> None:
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+def test_the_validator_would_notice_a_broken_document(document: dict) -> None:
+    broken = orjson.loads(openapi_json())
+    broken["paths"]["/topk"]["get"]["responses"]["200"] = {"content": {}}  # no description
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+
+
+def test_every_routed_endpoint_is_documented_and_nothing_else() -> None:
+    app = create_app(Settings.from_env({}))
+    routed = {(route.method.lower(), route.resource.canonical) for route in app.web.web_app.router.routes()
+              if route.method != "HEAD" and route.resource is not None}
+    documented = {(method, path) for method, path, _ in operations(build_openapi_document())}
+    assert routed == documented
+
+
+def test_served_bytes_are_the_document(document: dict) -> None:
+    assert orjson.loads(openapi_json()) == document
+
+
+def test_keyed_operations_document_every_auth_and_backend_error(document: dict) -> None:
+    for method, path, operation in operations(document):
+        statuses = set(operation["responses"])
+        if operation["security"]:
+            assert operation[SCOPE_EXTENSION] in {"read", "write", "admin"}, (method, path)
+            assert {"401", "429", "503"} <= statuses, (method, path)
+            # Any known key may read: only writes and admin endpoints can refuse one with 403.
+            assert ("403" in statuses) == (operation[SCOPE_EXTENSION] != "read"), (method, path)
+        else:
+            assert SCOPE_EXTENSION not in operation
+        if "requestBody" in operation:
+            assert {"400", "408", "413"} <= statuses, (method, path)
+
+
+def test_admin_and_write_scopes_match_the_readme(document: dict) -> None:
+    scopes = {(method, path): operation.get(SCOPE_EXTENSION) for method, path, operation in operations(document)}
+    assert scopes[("post", "/score")] == scopes[("post", "/scores")] == "write"
+    assert scopes[("put", "/games/{gameId}")] == scopes[("delete", "/users/{userId}")] == "admin"
+    assert scopes[("get", "/topk")] == scopes[("get", "/games/{gameId}")] == "read"
+    assert scopes[("get", "/health")] is scopes[("get", "/ready")] is None
+
+
+def test_every_error_answer_has_the_error_body(document: dict) -> None:
+    responses = document["components"]["responses"]
+    for method, path, operation in operations(document):
+        for status, answer in operation["responses"].items():
+            if int(status) >= 400 and path != "/ready":
+                name = answer["$ref"].rsplit("/", 1)[1]
+                schema = responses[name]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+
+
+def test_reads_document_the_lag_and_season_headers(document: dict) -> None:
+    def headers(path: str) -> set[str]:
+        return set(document["paths"][path]["get"]["responses"]["200"].get("headers", {}))
+
+    for path in ("/topk", "/around/{userId}", "/ranks", "/history/{userId}"):
+        assert headers(path) == {"X-Leaderboard-Lag", "X-Leaderboard-Season"}
+    for path in ("/rank/{userId}", "/games/{gameId}", "/games"):
+        assert headers(path) == {"X-Leaderboard-Lag"}
+    assert headers("/health") == headers("/ready") == set()
+
+
+def test_the_docs_page_lists_every_operation_parameter_and_status(document: dict) -> None:
+    page = docs_html()
+    renderer = DocsRenderer(document)
+    for method, path, operation in operations(document):
+        assert f'<span class="method">{method}</span> <span class="path">{path}</span>' in page
+        for parameter in operation["parameters"]:
+            assert f"<code>{renderer.resolve(parameter)['name']}</code>" in page
+        section = page.split(f'id="op-{operation["operationId"]}"', 1)[1].split("</section>", 1)[0]
+        for status in operation["responses"]:
+            assert f"<td>{status}</td>" in section, (method, path, status)
+    for name in document["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page
+
+
+def test_the_docs_page_fetches_nothing(document: dict) -> None:
+    page = docs_html()
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+
+
+def test_the_docs_page_escapes_what_it_shows(document: dict) -> None:
+    tampered = orjson.loads(openapi_json())
+    tampered["paths"]["/topk"]["get"]["description"] = "<script>alert(1)</script>"
+    page = DocsRenderer(tampered).render()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
