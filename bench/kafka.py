@@ -1,0 +1,103 @@
+"""The run's Kafka clients: topic admin, end offsets, and producing records in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from leaderboard_app.health import kafka_bootstrap_servers
+
+#: Records sent before waiting for their acknowledgements, so memory stays bounded.
+PRODUCE_WINDOW = 20_000
+
+
+class Kafka:
+    def __init__(self, broker_url: str) -> None:
+        self.servers = kafka_bootstrap_servers(broker_url)
+
+    def end_offsets(self, topic: str, partitions: int) -> dict[int, int]:
+        """The next offset of each partition of ``topic``."""
+
+        async def read() -> dict[int, int]:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False)
+            await consumer.start()
+            try:
+                ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+            finally:
+                await consumer.stop()
+            return {tp.partition: offset for tp, offset in ends.items()}
+
+        return asyncio.run(read())
+
+    def create_topic(self, name: str, partitions: int) -> None:
+        async def create() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
+            await admin.start()
+            try:
+                await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
+            finally:
+                await admin.close()
+
+        asyncio.run(create())
+
+    def delete_topic(self, name: str) -> None:
+        async def delete() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
+            await admin.start()
+            try:
+                await admin.delete_topics([name])
+            finally:
+                await admin.close()
+
+        asyncio.run(delete())
+
+    def produce(self, topic: str, records: Iterable[tuple[bytes, bytes]],
+                on_acknowledged: Callable[[int], None] = lambda count: None) -> list[int]:
+        """Produce (key, value) records with ``acks=all`` and Kafka's default partitioner (the
+        one Faust's producer uses, so each key lands where the API would put it).
+
+        Returns the partition each record landed in, in the order given.
+        """
+
+        async def send_all() -> list[int]:
+            producer = AIOKafkaProducer(bootstrap_servers=self.servers, acks="all", linger_ms=20,
+                                        max_batch_size=256 * 1024)
+            await producer.start()
+            partitions: list[int] = []
+            try:
+                pending = []
+                for key, value in records:
+                    pending.append(await producer.send(topic, key=key, value=value))
+                    if len(pending) >= PRODUCE_WINDOW:
+                        partitions.extend(meta.partition for meta in await asyncio.gather(*pending))
+                        on_acknowledged(len(pending))
+                        pending = []
+                partitions.extend(meta.partition for meta in await asyncio.gather(*pending))
+                on_acknowledged(len(pending))
+            finally:
+                await producer.stop()
+            return partitions
+
+        return asyncio.run(send_all())
+
+
+def group_members(servers: list[str], group: str) -> int:
+    """How many consumers are members of ``group`` now (0 for an empty or unknown group)."""
+
+    async def describe() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:
+            responses = await admin.describe_consumer_groups([group])
+        finally:
+            await admin.close()
+        # DescribeGroups v0+: groups = [(error_code, group_id, state, protocol_type, protocol, members, ...)]
+        return sum(len(entry[5]) for response in responses for entry in response.groups)
+
+    return asyncio.run(describe())
