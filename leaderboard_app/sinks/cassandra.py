@@ -216,12 +216,16 @@ class CassandraArchive(Service):
 
     def record_deletion(self, game_id: str, user_id: str, seasons: Sequence[str], at_us: int) -> None:
         """File the erasure of a player from a game: scores of ``seasons`` and all history."""
+        pending_months = []
         for key in [key for key in self._latest if key[1:3] == (game_id, user_id)]:
+            if key[0] == "month":
+                pending_months.append(key[3])
             del self._latest[key]
         for season in seasons:
             self._ordered.append(("delete_score", (at_us, game_id, season, user_id)))
             self._ordered.append(("delete_standing_of", (game_id, season, user_id, at_us)))
-        self._ordered.append(("delete_player_history", (game_id, user_id, at_us)))
+        # Months whose rows were still pending are not in Cassandra for the delete to find.
+        self._ordered.append(("delete_player_history", (game_id, user_id, at_us, tuple(pending_months))))
         self._wakeup.set()
 
     @property
@@ -477,8 +481,8 @@ class CassandraArchive(Service):
             await self._execute("delete_season_player", (at_us, game_id, season, user_id))
             return
         if name == "delete_player_history":
-            game_id, user_id, at_us = params
-            months = [row.month for row in await self._execute("months", (game_id, user_id))]
+            game_id, user_id, at_us, pending_months = params
+            months = {row.month for row in await self._execute("months", (game_id, user_id))} | set(pending_months)
             await asyncio.gather(*(self._execute("delete_history", (at_us, game_id, user_id, month))
                                    for month in months))
             await self._execute("delete_months", (at_us, game_id, user_id))
