@@ -33,6 +33,20 @@ class Kafka:
 
         return asyncio.run(read())
 
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        """The offsets ``group`` has committed in ``topic`` (where its consumers will resume)."""
+
+        async def read() -> dict[int, int]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
+            await admin.start()
+            try:
+                offsets = await admin.list_consumer_group_offsets(group)
+            finally:
+                await admin.close()
+            return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+
+        return asyncio.run(read())
+
     def create_topic(self, name: str, partitions: int) -> None:
         async def create() -> None:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)

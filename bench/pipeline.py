@@ -88,8 +88,10 @@ class Backlog:
 def produce_backlog(settings: Settings, kafka: Kafka, index: RedisIndex, population: Population) -> Backlog:
     partitions = settings.topic_partitions
     before = kafka.end_offsets(SCORE_UPDATES_TOPIC, partitions)
-    applied = index.applied_offsets()
-    starts = {p: min(applied.get(p, 0), before[p]) for p in before}
+    # Where the agent resumes: its progress as recorded in Redis, or, where Redis has none (it
+    # lost its data), the group's committed offsets.
+    resumes = {**kafka.committed_offsets(settings.app_id, SCORE_UPDATES_TOPIC), **index.applied_offsets()}
+    starts = {p: min(resumes.get(p, 0), before[p]) for p in before}
     preexisting = sum(before[p] - starts[p] for p in before)
     if preexisting:
         warn(f"{preexisting} events were already waiting in {SCORE_UPDATES_TOPIC}; they drain with the backlog")
@@ -105,12 +107,14 @@ def produce_backlog(settings: Settings, kafka: Kafka, index: RedisIndex, populat
 
 
 def _probes(population: Population, landed: list[int]) -> list[str]:
-    last: dict[int, list[int]] = {}
+    """The last players produced to each partition, and a random sample of all."""
+    partitions = set(landed)
+    last: dict[int, list[int]] = {p: [] for p in partitions}
     for index in range(len(landed) - 1, -1, -1):
-        chosen = last.setdefault(landed[index], [])
+        chosen = last[landed[index]]
         if len(chosen) < PROBES_PER_PARTITION:
             chosen.append(index)
-        if all(len(c) >= PROBES_PER_PARTITION for c in last.values()) and len(last) == len(set(landed)):
+        elif all(len(c) >= PROBES_PER_PARTITION for c in last.values()):
             break
     picked = {i for chosen in last.values() for i in chosen}
     picked.update(random.Random(7).sample(range(population.size), min(RANDOM_PROBES, population.size)))
@@ -131,6 +135,10 @@ def measure_drain(backlog: Backlog, workers: WorkerGroup, index: RedisIndex, rec
     population = backlog.population
     target = sum(backlog.ends.values())
     started_from = sum(backlog.starts.values())
+    missing = set(range(len(backlog.ends))) - index.indexed_partitions()
+    if missing:
+        warn(f"the Redis index lacks partitions {sorted(missing)} (Redis lost its data?): the workers rebuild"
+             " them from the table while they drain, which slows the drain")
     workers.start()
     started = time.monotonic()
     # Start-up (recovering the changelog, which every run makes longer) has a deadline of its
@@ -144,13 +152,14 @@ def measure_drain(backlog: Backlog, workers: WorkerGroup, index: RedisIndex, rec
         while True:
             applied = index.applied_offsets()
             now = time.monotonic()
-            new_total = sum(min(applied.get(p, 0), end) for p, end in backlog.ends.items())
+            new_total = sum(max(backlog.starts[p], min(applied.get(p, 0), end)) for p, end in backlog.ends.items())
             bar.update(new_total - applied_total)
             applied_total = new_total
             if first is None and applied_total > started_from:
                 first = _Progress(now, applied_total, workers.rss_bytes(), workers.cpu_seconds())
                 deadline = now + timeout
             if applied_total >= target:
+                finished = now
                 break
             if now >= next_assignment_check:
                 owned = workers.assignment()  # raises if a worker died
@@ -158,9 +167,10 @@ def measure_drain(backlog: Backlog, workers: WorkerGroup, index: RedisIndex, rec
                     assignments.append(owned)
                 next_assignment_check = now + ASSIGNMENT_POLL_S
             if now > deadline:
+                finished = now
                 break
             time.sleep(POLL_S)
-    redis_done = time.monotonic()
+    redis_done = finished
     redis_complete = applied_total >= target
     if first is None:
         raise RuntimeError(f"the workers applied nothing within {STARTUP_TIMEOUT:g} s of starting;"
@@ -190,6 +200,7 @@ def measure_drain(backlog: Backlog, workers: WorkerGroup, index: RedisIndex, rec
         "redis_players": players_in_redis,
         "worker_cpu_share": round((cpu_done - first.cpu) / ((redis_done - first.at) * (os.cpu_count() or 1)), 3),
         "rebalances_during_drain": max(0, len(assignments) - 1),
+        "index_rebuilt_during_drain": sorted(missing),
         "assignments": assignments[-1] if assignments else None,
     }
     done_at = cassandra.pop("done_at")
@@ -204,8 +215,9 @@ def measure_drain(backlog: Backlog, workers: WorkerGroup, index: RedisIndex, rec
     pipeline["cassandra"] = cassandra
     memory = {
         "players": players_in_redis,
+        # After Redis lost its data, its growth is mostly the rebuilt index: no figure per player.
         "redis_bytes_per_player": (round((memory_end - memory_before) / players_in_redis, 1)
-                                   if players_in_redis else None),
+                                   if players_in_redis and not missing else None),
         "worker_rss_bytes_per_player": round((rss_end - first.rss) / events, 1) if events else None,
         "redis_used_memory_delta_bytes": memory_end - memory_before,
         "worker_rss_delta_bytes": rss_end - first.rss,

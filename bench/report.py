@@ -59,6 +59,16 @@ def _number(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _drain_marks(results: dict, complete: str) -> str:
+    """What qualifies a drain figure: not finished by the deadline, or slowed by an index rebuild."""
+    marks = []
+    if figure(results, f"pipeline.{complete}") is False:
+        marks.append("unfinished")
+    if figure(results, "pipeline.index_rebuilt_during_drain"):
+        marks.append("index rebuilt")
+    return f" ({', '.join(marks)})" if marks else ""
+
+
 def results_row(results: dict) -> str:
     """One Markdown table row summing up a run (columns as in the header of bench/RESULTS.md)."""
     f = lambda dotted: figure(results, dotted)  # noqa: E731
@@ -71,9 +81,10 @@ def results_row(results: dict) -> str:
         _number(f("limits.http_hello_rps")),
         f"{_number(f('ingest.single_rps'))} ({_number(f('ingest.single_p99_ms'), 1)})",
         _number(f("ingest.batch_scores_per_s")),
-        _number(f("pipeline.redis_events_per_s")),
-        _number(f("pipeline.cassandra_events_per_s")),
-        f"{_number(f('freshness.p50_ms'))} / {_number(f('freshness.p99_ms'))} @ {_number(f('freshness.rate_per_s'))}",
+        _number(f("pipeline.redis_events_per_s")) + _drain_marks(results, "redis_complete"),
+        _number(f("pipeline.cassandra_events_per_s")) + _drain_marks(results, "cassandra_complete"),
+        f"{_number(f('freshness.p50_ms'))} / {_number(f('freshness.p99_ms'))} @ {_number(f('freshness.rate_per_s'))}"
+        + (" (not sustained)" if f("freshness.sustained") is False else ""),
         f"{_number(f('query.topk10_rps'))} ({_number(f('query.topk10_p99_ms'), 1)})",
         f"{_number(f('query.rank_rps'))} ({_number(f('query.rank_p99_ms'), 1)})",
         _number(f("query.players")),

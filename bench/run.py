@@ -164,7 +164,10 @@ def run_phases(results: dict, profile: Profile, phases: set[str], settings: Sett
                                  "batch_state": batch_state}
     finally:
         if workers is not None:
-            pending = workers.pending_cassandra_writes() if all(w.alive() for w in workers.workers) else None
+            try:
+                pending = workers.pending_cassandra_writes()
+            except RuntimeError:  # a worker died (or never started): stop the rest all the same
+                pending = None
             if pending:
                 warn(f"the workers stop with {pending} writes for Cassandra not yet made")
             results["pending_cassandra_writes_at_stop"] = pending

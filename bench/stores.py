@@ -11,7 +11,7 @@ from cassandra.cluster import Cluster
 from cassandra.concurrent import execute_concurrent_with_args
 
 from leaderboard_app.settings import Settings
-from leaderboard_app.sinks.redis import applied_offsets_key, season_keys
+from leaderboard_app.sinks.redis import INDEXED_PARTITIONS_KEY, applied_offsets_key, season_keys
 
 #: Players asked for in one Cassandra query (an IN over the partition key).
 PLAYERS_PER_QUERY = 100
@@ -25,6 +25,10 @@ class RedisIndex:
     def applied_offsets(self) -> dict[int, int]:
         """Partition -> the next score_updates offset the agent will apply (as it records it in Redis)."""
         return {int(p): int(o) for p, o in self.client.hgetall(self.applied_key).items()}
+
+    def indexed_partitions(self) -> set[int]:
+        """The partitions whose players the index holds (fewer after Redis lost its data: the workers rebuild)."""
+        return {int(p) for p in self.client.smembers(INDEXED_PARTITIONS_KEY)}
 
     def players(self, game_id: str, season: str) -> int:
         return self.client.zcard(season_keys(game_id, season)[0])
