@@ -70,7 +70,6 @@ jvm_opts() {
         -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1
         -XX:MaxGCPauseMillis=300 -XX:+UseThreadPriorities -XX:+PerfDisableSharedMem
         -XX:+ExitOnOutOfMemoryError # a JVM limping on after OOM can corrupt data
-        -ea -da:net.openhft...       # Cassandra's own defaults (jvm-server.options)
         -Djava.net.preferIPv4Stack=true
         # jamm measures object sizes for memtable accounting (cassandra-env.sh adds it too).
         "-javaagent:${jamm[0]}"

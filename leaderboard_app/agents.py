@@ -30,8 +30,8 @@ from leaderboard_app.scoring import apply_submission
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import PlayerWrite
-from leaderboard_app.tables import progress_key
-from leaderboard_app.topics import read_range
+from leaderboard_app.tables import archived_key, progress_key
+from leaderboard_app.topics import ReadRecord, read_range
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 #: How long the agent must have seen no record before the watchdog looks for
 #: records that were never delivered (seconds).
 IDLE_BEFORE_CATCH_UP = 2.0
+#: Records read from Kafka at a time when filing a partition's writes for Cassandra again.
+REFILE_CHUNK = 10_000
 
 
 def _in_context_of(event: EventT | None) -> None:
@@ -114,6 +116,10 @@ class ScoreApplier:
       writes (absolute values, idempotent) are repeated.
     * Client retries carry the same eventId and are recognised by the ids the
       player's state remembers for 24 h.
+    * Cassandra is written behind, from memory. The table also keeps, per
+      partition, the offset below which Cassandra has every write; a worker that
+      takes a partition first files the writes of the records from there to the
+      progress again (:meth:`refile_unarchived`), in case their filer died.
     """
 
     def __init__(self, app: LeaderboardApp, table: faust.Table) -> None:
@@ -126,12 +132,18 @@ class ScoreApplier:
         self.last_record_at = time.monotonic()
         #: Gaps found in the delivered offsets (each one read and applied).
         self.gaps_found = 0
+        #: Partitions whose unarchived records were filed again since this worker took them.
+        self.refiled: set[int] = set()
+        #: Partition -> the archived offset the table holds, as last read or written here.
+        self._archived: dict[int, int] = {}
 
     # -- the batch -------------------------------------------------------------
 
     async def apply_batch(self, events: Sequence[EventT]) -> None:
         """Apply a batch of records; the caller then awaits the changelog and acks them."""
         self.last_record_at = time.monotonic()
+        for partition in {event.message.partition for event in events} - self.refiled:
+            await self.refile_unarchived(partition)
         batch = _Batch()
         for event in events:
             _in_context_of(event)
@@ -203,6 +215,10 @@ class ScoreApplier:
         for partition, (next_offset, event) in batch.progress.items():
             _in_context_of(event)
             self.table[progress_key(partition)] = str(next_offset).encode("ascii")
+            archived = self.archive.written_through.get(partition, -1)
+            if archived > self._archived.get(partition, -1):
+                self.table[archived_key(partition)] = str(archived).encode("ascii")
+                self._archived[partition] = archived
         _in_context_of(None)
 
     # -- one record --------------------------------------------------------------
@@ -290,6 +306,74 @@ class ScoreApplier:
             answer.update(rank=standing.player.rank, score=standing.player.score)
         return answer
 
+    # -- writes for Cassandra a dead worker may not have made ------------------------
+
+    def partitions_revoked(self, partitions: set[int]) -> None:
+        """Forget what was known of ``partitions``: whoever takes them next checks them again."""
+        self.refiled -= partitions
+        for partition in partitions:
+            self._archived.pop(partition, None)
+
+    async def refile_unarchived(self, partition: int) -> int:
+        """File the Cassandra writes of ``partition``'s records from its archived offset to its progress again.
+
+        Run once per partition a worker takes, before it applies any record of
+        it, so the archived offset it later writes covers these records too. The
+        writes are idempotent upserts stamped with their records' times (scores
+        with the player's current state), so what already reached Cassandra is
+        rewritten unchanged. Returns how many records were filed again.
+        """
+        _in_context_of(None)  # the table finds the keys of any partition
+        end = self.stored_next_offset(partition)
+        raw = self.table.get(archived_key(partition))
+        start = int(raw) if raw else await self._earliest(partition)
+        self._archived[partition] = start
+        refiled = 0
+        if end is not None and start < end:
+            for first in range(start, end, REFILE_CHUNK):
+                records = await read_range(self.app.settings.broker_url, SCORE_UPDATES_TOPIC, partition, first,
+                                           min(end, first + REFILE_CHUNK))
+                for record in records:
+                    refiled += await self._refile(record)
+            self.archive.mark_filed(partition, end)
+            logger.info("score_updates[%d]: filed the writes of records %d..%d for cassandra again",
+                        partition, start, end - 1)
+        self.refiled.add(partition)
+        return refiled
+
+    async def _earliest(self, partition: int) -> int:
+        tp = TP(SCORE_UPDATES_TOPIC, partition)
+        return (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
+
+    async def _refile(self, record: ReadRecord) -> int:
+        try:
+            update = decode_update(record.value)
+        except InvalidInput:
+            return 0  # dead-lettered when it was applied
+        if record.key != player_key(update.game_id, update.user_id):
+            return 0
+        if isinstance(update, PlayerDeletion):
+            seasons = await self.redis.seasons_of(update.game_id)
+            self.archive.record_deletion(update.game_id, update.user_id, seasons, update.accepted_at_us)
+            return 1
+        self.archive.record_submission(update.game_id, update.user_id, update.score, update.season,
+                                       update.achieved_at_us, update.accepted_at_us)
+        stored = self.table.get(record.key)
+        season_state = PlayerState.from_bytes(stored).seasons.get(update.season) if stored else None
+        if season_state is not None:
+            self.archive.record_score(update.game_id, update.season, update.user_id, season_state)
+        return 1
+
+    async def refile_owned(self) -> None:
+        """Check the owned partitions no record has come for yet (the agent checks the others itself)."""
+        app = self.app
+        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
+            return
+        for partition in set(app.assigned_partitions()) - self.refiled:
+            async with app.index_lock:
+                if partition not in self.refiled:
+                    await self.refile_unarchived(partition)
+
     # -- skipped records ---------------------------------------------------------
 
     async def _read_skipped(self, event: EventT, expected: int, batch: _Batch) -> None:
@@ -371,9 +455,14 @@ def register_agents(app: LeaderboardApp) -> None:
     @app.timer(IDLE_BEFORE_CATCH_UP, name="catch_up_undelivered_records")
     async def catch_up_undelivered_records() -> None:
         try:
+            await applier.refile_owned()
             await applier.catch_up()
         except Exception as exc:  # the consumer is between assignments; the next round tries again
             logger.info("catch-up check skipped: %r", exc)
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        applier.partitions_revoked({tp.partition for tp in revoked if tp.topic == SCORE_UPDATES_TOPIC})
 
     @app.agent(app.game_rule_updates_topic, name="apply_game_rules")
     async def apply_game_rules(stream: faust.StreamT) -> None:

@@ -114,8 +114,9 @@ class LeaderboardMetrics:
             f"{PREFIX}_live_feeds", "Distinct (game, season, k) polled in Redis for /stream/topk.", registry=reg)
         # Every series that may stay at zero is created now, so dashboards and
         # rate() see it from the first scrape instead of from its first event.
-        for outcome in EVENT_OUTCOMES:
-            self.events_processed.labels(outcome=outcome)
+        # The agent counts every record: its series are looked up once, here, not per record.
+        self._events_by_outcome = {outcome: self.events_processed.labels(outcome=outcome)
+                                   for outcome in EVENT_OUTCOMES}
         for sink in SINKS:
             self.sink_write_seconds.labels(sink=sink)
             self.sink_write_failures.labels(sink=sink)
@@ -143,9 +144,11 @@ class LeaderboardMetrics:
 
     def count_events(self, outcome: str, count: int = 1) -> None:
         """Count ``count`` records the agent handled with ``outcome`` (one of :data:`EVENT_OUTCOMES`)."""
-        if outcome not in EVENT_OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(EVENT_OUTCOMES)}")
-        self.events_processed.labels(outcome=outcome).inc(count)
+        try:
+            series = self._events_by_outcome[outcome]
+        except KeyError:
+            raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(EVENT_OUTCOMES)}") from None
+        series.inc(count)
 
     @contextmanager
     def time_batch(self) -> Iterator[None]:

@@ -1,5 +1,4 @@
 """Redis is a derived index: notice when it lost its data, and rebuild it.
-(And Cassandra's writes, made from memory: file them again when partitions move.)
 
 Every worker keeps, in the Redis set ``lb:index-partitions``, the partitions of
 ``score_updates`` whose players are in the index. Redis restarted without
@@ -107,43 +106,13 @@ def _player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
     return writes
 
 
-def resend_to_cassandra(app: LeaderboardApp, partitions: set[int]) -> int:
-    """File every player's season scores of ``partitions`` for Cassandra again; return how many.
-
-    Cassandra is written behind Redis from memory, so a worker that dies loses
-    the writes it had not made yet. Whoever takes its partitions files their
-    states again; the upserts carry the states' own timestamps, so rewriting
-    what is already there changes nothing.
-    """
-    filed = 0
-    for key in list(app.player_scores.keys()):
-        if not is_player_key(key) or partition_of(key, app.conf.topic_partitions) not in partitions:
-            continue
-        try:
-            state = PlayerState.from_bytes(app.player_scores[key])
-        except (ValueError, KeyError, TypeError):
-            continue
-        game_id, user_id = orjson.loads(key)
-        for season, score in state.seasons.items():
-            app.archive.record_score(game_id, season, user_id, score)
-            filed += 1
-    return filed
-
-
 def register_rebuild(app: LeaderboardApp) -> None:
     """Watch the index on every worker and rebuild what it lost."""
-    synced: set[int] = set()
 
     @app.timer(CHECK_INTERVAL, name="keep_redis_index_whole")
     async def keep_redis_index_whole() -> None:
         try:
             owned = set(app.assigned_partitions())
-            if owned - synced:
-                count = resend_to_cassandra(app, owned - synced)
-                logger.info("filed %d season scores of newly owned partitions %s for cassandra",
-                            count, sorted(owned - synced))
-            synced.clear()
-            synced.update(owned)
             missing = owned - await app.redis_leaderboard.indexed_partitions()
             if not missing:
                 return

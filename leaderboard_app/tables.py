@@ -66,8 +66,9 @@ class AcknowledgedTable(faust.Table):
         self._on_changelog_sent(future)
 
 
-#: Keys of ``player_scores`` that are not players: the agent's progress per partition.
-_PROGRESS_PREFIX = b"#progress:"
+#: Keys of ``player_scores`` that are not players start with this (player keys
+#: are JSON arrays, ``models.player_key``): the agent's bookkeeping per partition.
+_BOOKKEEPING_PREFIX = b"#"
 
 
 def progress_key(partition: int) -> bytes:
@@ -76,14 +77,23 @@ def progress_key(partition: int) -> bytes:
     It is written in that partition (of the table and its changelog), after the
     player states its records produced, so whoever owns the partition next knows
     exactly where the applied records end, whatever offset Kafka has committed.
-    Player keys are JSON arrays (``models.player_key``) and never start with ``#``.
     """
-    return _PROGRESS_PREFIX + str(partition).encode("ascii")
+    return b"#progress:" + str(partition).encode("ascii")
+
+
+def archived_key(partition: int) -> bytes:
+    """The ``player_scores`` key holding the offset in ``partition`` below which Cassandra has every write.
+
+    Cassandra is written behind the agent, from memory; whoever takes the
+    partition next files the writes of the records from here to the progress
+    again, since the worker that filed them may have died before making them.
+    """
+    return b"#archived:" + str(partition).encode("ascii")
 
 
 def is_player_key(key: bytes) -> bool:
-    """Whether a ``player_scores`` key is a player's (not a progress entry)."""
-    return not key.startswith(_PROGRESS_PREFIX)
+    """Whether a ``player_scores`` key is a player's (not the agent's bookkeeping)."""
+    return not key.startswith(_BOOKKEEPING_PREFIX)
 
 
 def player_scores_table(app: faust.App) -> AcknowledgedTable:

@@ -174,6 +174,8 @@ class CassandraArchive(Service):
     #: 5 KiB batch warning). Rows of many partitions share a batch, which suits a
     #: small cluster; on a large one, token-aware single rows spread better.
     batch_rows = 16
+    #: Seconds a write waits for more to share its batches, unless enough are pending to fill them.
+    linger = 0.05
     #: Longest pause between attempts while Cassandra is unreachable.
     max_retry_delay = 10.0
     request_timeout = 5.0
@@ -185,6 +187,13 @@ class CassandraArchive(Service):
         #: and ("month", game, user, month) -> the write.
         self._latest: dict[tuple[str, str, str, str], _Write] = {}
         self._ordered: list[_Write] = []
+        #: An erasure or rules change is pending: written at once, not held back to fill batches
+        #: (whoever asked for it reads Cassandra right after the answer).
+        self._urgent = False
+        #: score_updates partition -> the offset below which every record's writes are filed.
+        self._filed_through: dict[int, int] = {}
+        #: score_updates partition -> the offset below which every record's writes are made.
+        self.written_through: dict[int, int] = {}
         self._wakeup = asyncio.Event()
         self._cluster: Cluster | None = None
         self._session: Session | None = None
@@ -212,6 +221,7 @@ class CassandraArchive(Service):
 
     def record_rules(self, game_id: str, rules: GameRules, at_us: int) -> None:
         self._ordered.append(("rules", (game_id, rules.order, rules.operator, rules.reset, _utc(at_us), at_us)))
+        self._urgent = True
         self._wakeup.set()
 
     def record_deletion(self, game_id: str, user_id: str, seasons: Sequence[str], at_us: int) -> None:
@@ -226,7 +236,18 @@ class CassandraArchive(Service):
             self._ordered.append(("delete_standing_of", (game_id, season, user_id, at_us)))
         # Months whose rows were still pending are not in Cassandra for the delete to find.
         self._ordered.append(("delete_player_history", (game_id, user_id, at_us, tuple(pending_months))))
+        self._urgent = True
         self._wakeup.set()
+
+    def mark_filed(self, partition: int, next_offset: int) -> None:
+        """Note that the writes of every record of ``partition`` below ``next_offset`` are filed.
+
+        Once they are made, ``written_through`` says so (what the agent keeps in
+        the table, for whoever owns the partition next).
+        """
+        if next_offset > self._filed_through.get(partition, -1):
+            self._filed_through[partition] = next_offset
+            self._wakeup.set()
 
     @property
     def pending_count(self) -> int:
@@ -383,10 +404,14 @@ class CassandraArchive(Service):
             try:
                 if self._session is None:
                     await self._connect()
-                if not self.pending_count:
+                if not self.pending_count and not self._filed_through:
                     await self._wakeup.wait()
                     self._wakeup.clear()
                     continue
+                if not self._urgent and self.pending_count < self.batch_rows * self.concurrency:
+                    # Rows filed in the next moment join these: a few full batches cost
+                    # Cassandra and this event loop far less than many batches of a few rows.
+                    await self.sleep(self.linger)
                 await self._write_pending()
                 delay = 0.5
             except asyncio.CancelledError:
@@ -432,8 +457,21 @@ class CassandraArchive(Service):
             raise
 
     async def _write_pending(self) -> None:
+        # Marks filed by now cover only writes filed by now: true once these are made.
+        marks, self._filed_through = self._filed_through, {}
+        try:
+            await self._write_filed()
+        except BaseException:
+            for partition, offset in marks.items():
+                self.mark_filed(partition, offset)
+            raise
+        for partition, offset in marks.items():
+            self.written_through[partition] = max(offset, self.written_through.get(partition, -1))
+
+    async def _write_filed(self) -> None:
         latest, self._latest = self._latest, {}
         ordered, self._ordered = self._ordered, []
+        self._urgent = False
         # Ordered writes first: a deletion filed before a player's next score is
         # outranked by that score's later timestamp whichever lands first.
         writes: list[tuple[tuple[str, str, str, str] | None, _Write]] = [(None, write) for write in ordered]

@@ -352,10 +352,14 @@ class RedisLeaderboard(Service):
         for user_id, user_game_ids in user_games.items():
             pipe.sadd(user_games_key(user_id), *user_game_ids)
 
+    async def seasons_of(self, game_id: str) -> list[str]:
+        """The seasons of the game that have players in the index."""
+        found = await self._retrying_read(lambda: self.client.zrange(seasons_key(game_id), 0, -1))
+        return [season.decode("ascii") for season in found]
+
     async def remove_player(self, game_id: str, user_id: str) -> list[str]:
         """Erase the player from every season of the game (and its profile); return the seasons."""
-        found = await self._retrying_read(lambda: self.client.zrange(seasons_key(game_id), 0, -1))
-        seasons = [season.decode("ascii") for season in found]
+        seasons = await self.seasons_of(game_id)
         keys = [profiles_key(game_id)]
         for season in seasons:
             keys.extend(season_keys(game_id, season))

@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     set_rules,
     submit,
     wait_for_score,
+    wait_for_scores,
 )
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
@@ -308,6 +309,65 @@ def test_cassandra_down_keeps_redis_current_and_every_missed_write_lands(
 
     eventually(landed, timeout=120, interval=1)
     eventually(lambda: _ready_field(api, "cassandra", "ok"), timeout=60)
+
+
+def test_cassandra_writes_a_killed_worker_never_made_are_made_by_the_next_owner(
+    workers: WorkerGroup, game: str, cassandra: Session
+) -> None:
+    """Cassandra is written behind, from memory: the workers are killed while Cassandra is
+    down, after their offsets were committed (so no record is delivered again), and the
+    workers that take the partitions next still make every write, history included."""
+    scores = {f"k{n}": 100 + n for n in range(20)}
+    infra("cassandra", "stop")
+    try:
+        with client_for(workers.urls[0]) as client:
+            for user, score in scores.items():
+                submit(client, game, user, score)
+            wait_for_scores(client, game, scores)
+        eventually(_offsets_committed_to_the_end, timeout=60, interval=0.5)
+        for worker in workers.workers:
+            worker.stop(signal.SIGKILL)
+    finally:
+        infra("cassandra", "start")
+    workers.start()
+    season_query = (f"SELECT score FROM {SETTINGS.cassandra_keyspace}.season_scores"
+                    " WHERE game_id = %s AND season = 'all' AND user_id = %s")
+
+    def landed() -> None:
+        for user, score in scores.items():
+            try:
+                stored = [row.score for row in cassandra.execute(season_query, (game, user))]
+            except Exception as exc:  # the test's own session reconnects too
+                raise AssertionError(f"cassandra not answering yet: {exc}") from exc
+            assert stored == [score], user
+
+    eventually(landed, timeout=120, interval=1)
+    with client_for(workers.urls[1]) as client:
+        for user, score in scores.items():
+            response = client.get(f"/history/{user}", params={"gameId": game})
+            assert response.status_code == 200, response.text
+            assert [entry["score"] for entry in response.json()] == [score], user
+
+
+def _offsets_committed_to_the_end() -> None:
+    async def behind() -> dict[int, tuple[int, int]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", group_id=SETTINGS.app_id,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(SCORE_UPDATES_TOPIC, p) for p in range(SETTINGS.topic_partitions)]
+            ends = await consumer.end_offsets(partitions)
+            gaps = {}
+            for tp in partitions:
+                committed = await consumer.committed(tp)
+                if (committed or 0) < ends[tp]:
+                    gaps[tp.partition] = (committed or 0, ends[tp])
+            return gaps
+        finally:
+            await consumer.stop()
+
+    gaps = asyncio.run(behind())
+    assert not gaps, f"partition -> (committed, end): {gaps}"
 
 
 def _ready_field(api: httpx.Client, name: str, value: str) -> None:
