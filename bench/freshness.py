@@ -35,9 +35,9 @@ from urllib.parse import quote
 import aiohttp
 
 from bench.load import Load, LoadResult
-from bench.population import SCORE_CEILING, Population
 from bench.profiles import Profile
 from bench.progress import say, warn
+from leaderboard_app.loadgen import SCORE_CEILING, Population
 
 POLL_S = 0.01
 #: The wait before the next read of a sample, as a share of the time it has waited so far.

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError
 
 from leaderboard_app.health import kafka_bootstrap_servers
 
 #: Records sent before waiting for their acknowledgements, so memory stays bounded.
 PRODUCE_WINDOW = 20_000
+#: Tries (a second apart) to find the group coordinator, which a new broker creates on demand.
+COORDINATOR_ATTEMPTS = 30
+
+T = TypeVar("T")
 
 
 class Kafka:
@@ -40,7 +45,7 @@ class Kafka:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
             await admin.start()
             try:
-                offsets = await admin.list_consumer_group_offsets(group)
+                offsets = await _with_coordinator(lambda: admin.list_consumer_group_offsets(group))
             finally:
                 await admin.close()
             return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
@@ -101,6 +106,16 @@ class Kafka:
         return asyncio.run(send_all())
 
 
+async def _with_coordinator(request: Callable[[], Awaitable[T]]) -> T:
+    """Make a group request, waiting for the coordinator a new broker creates on the first one."""
+    for _ in range(COORDINATOR_ATTEMPTS - 1):
+        try:
+            return await request()
+        except GroupCoordinatorNotAvailableError:
+            await asyncio.sleep(1.0)
+    return await request()
+
+
 def group_members(servers: list[str], group: str) -> int:
     """How many consumers are members of ``group`` now (0 for an empty or unknown group)."""
 
@@ -108,7 +123,7 @@ def group_members(servers: list[str], group: str) -> int:
         admin = AIOKafkaAdminClient(bootstrap_servers=servers)
         await admin.start()
         try:
-            responses = await admin.describe_consumer_groups([group])
+            responses = await _with_coordinator(lambda: admin.describe_consumer_groups([group]))
         finally:
             await admin.close()
         # DescribeGroups v0+: groups = [(error_code, group_id, state, protocol_type, protocol, members, ...)]

@@ -1,8 +1,9 @@
 """Pipeline drain: how fast a backlog waiting in score_updates reaches Redis and Cassandra.
 
 While no worker of the group runs, one submission per player of a new game is produced
-straight to score_updates, encoded as POST /score encodes it (``models.ScoreSubmission``
-through web/ingest.py's record). Then the workers start, and the run polls:
+straight to score_updates, encoded as POST /score encodes it: the records of
+``faust -A leaderboard_app load-scores`` (``leaderboard_app.loadgen.score_records``), sent by
+this run's own bulk producer. Then the workers start, and the run polls:
 
 * Redis: the offsets the agent records as applied (``lb:applied:<app_id>``) until every
   partition reaches the end the backlog left. The rate counts the events applied after the
@@ -28,20 +29,18 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import click
 
 from bench.kafka import Kafka
-from bench.population import Population
 from bench.progress import say, warn
 from bench.stores import CassandraRecord, RedisIndex
 from bench.workers import WorkerGroup
-from leaderboard_app.models import DEFAULT_RULES, ScoreSubmission
+from leaderboard_app.loadgen import Population, score_records
+from leaderboard_app.models import DEFAULT_RULES
 from leaderboard_app.seasons import accepted_season
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC, Settings
-from leaderboard_app.web.ingest import _record as submission_record
 
 #: Longest the workers may take from starting to applying their first events.
 STARTUP_TIMEOUT = 900.0
@@ -52,19 +51,9 @@ POLL_S = 0.2
 ASSIGNMENT_POLL_S = 1.0
 
 
-def backlog_records(population: Population, season: str, now_us: int) -> Iterator[tuple[bytes, bytes]]:
-    """One submission per player, achieved a microsecond apart and all in the past."""
-    size = population.size
-    for index, score in enumerate(population.scores()):
-        at_us = now_us - (size - index)
-        yield submission_record(ScoreSubmission(
-            game_id=population.game_id, user_id=population.player(index), score=score,
-            accepted_at_us=at_us, achieved_at_us=at_us, season=season, rules=DEFAULT_RULES))
-
-
 def sample_record_size(population: Population) -> int:
     """Bytes of key and value of a typical backlog record (for Kafka's own producer test)."""
-    key, value = next(backlog_records(Population(population.game_id, 1), "all", time.time_ns() // 1000))
+    key, value = next(score_records(Population(population.game_id, 1), "all", time.time_ns() // 1000))
     return len(key) + len(value)
 
 
@@ -99,7 +88,7 @@ def produce_backlog(settings: Settings, kafka: Kafka, index: RedisIndex, populat
     season = accepted_season(DEFAULT_RULES.reset, now_us, now_us, settings.season_grace_us)
     started = time.monotonic()
     with click.progressbar(length=population.size, label=f"producing {population.size} events") as bar:
-        landed = kafka.produce(SCORE_UPDATES_TOPIC, backlog_records(population, season, now_us), bar.update)
+        landed = kafka.produce(SCORE_UPDATES_TOPIC, score_records(population, season, now_us), bar.update)
     produce_s = time.monotonic() - started
     ends = kafka.end_offsets(SCORE_UPDATES_TOPIC, partitions)
     say(f"produced {len(landed)} events in {produce_s:.1f} s ({len(landed) / produce_s:,.0f}/s)")
@@ -135,7 +124,10 @@ def measure_drain(backlog: Backlog, workers: WorkerGroup, index: RedisIndex, rec
     population = backlog.population
     target = sum(backlog.ends.values())
     started_from = sum(backlog.starts.values())
-    missing = set(range(len(backlog.ends))) - index.indexed_partitions()
+    # Partitions with records applied before, whose players Redis no longer holds (on new
+    # services nothing was applied, and there is nothing to rebuild).
+    applied_before = {p for p, start in backlog.starts.items() if start > 0}
+    missing = applied_before - index.indexed_partitions()
     if missing:
         warn(f"the Redis index lacks partitions {sorted(missing)} (Redis lost its data?): the workers rebuild"
              " them from the table while they drain, which slows the drain")

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import aiohttp
 import click
 
-from bench.population import Population
 from bench.progress import say
+from leaderboard_app.loadgen import Population
 
 CONCURRENCY = 64
 VISIBLE_TIMEOUT_S = 300.0

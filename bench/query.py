@@ -11,9 +11,9 @@ from urllib.parse import quote
 import httpx
 
 from bench.load import Load, LoadResult
-from bench.population import Population
 from bench.profiles import Profile
 from bench.progress import say, warn
+from leaderboard_app.loadgen import Population
 
 
 def check_population(load: Load, population: Population) -> None:

@@ -37,11 +37,11 @@ from bench.load import Load, wrk_binary
 from bench.machine import git_commit, machine
 from bench.pipeline import events_behind, measure_drain, produce_backlog, sample_record_size, wait_caught_up
 from bench.populate import populate_over_http
-from bench.population import Population
 from bench.profiles import PROFILES, Profile
 from bench.progress import elapsed, say, warn
 from bench.stores import CassandraRecord, RedisIndex
 from bench.workers import API_KEYS, WORKER_PORTS, WorkerGroup
+from leaderboard_app.loadgen import Population
 from leaderboard_app.settings import Settings
 
 PHASES = ("limits", "pipeline", "query", "ingest", "freshness")
@@ -101,15 +101,16 @@ def load_generator_summary(results: dict, processes: int, connections: int) -> d
 
 
 def run_phases(results: dict, profile: Profile, phases: set[str], settings: Settings, root: Path,
-               base_urls: list[str], api_key: str | None, connections: int, freshness_rate: float | None) -> None:
+               base_urls: list[str], api_key: str | None, connections: int, freshness_rate: float | None,
+               worker_ports: tuple[int, ...] = WORKER_PORTS) -> None:
     own_workers = not base_urls
     population = Population(game_id=f"bench-{results['run_id']}", size=profile.players)
-    processes = len(WORKER_PORTS) if own_workers else len(base_urls)
+    processes = len(worker_ports) if own_workers else len(base_urls)
     if "limits" in phases:
         results["limits"] = measure_limits(settings, profile, population, processes, root, connections)
     if not phases - {"limits"}:
         return
-    workers = WorkerGroup(root, settings.topic_partitions) if own_workers else None
+    workers = WorkerGroup(root, settings.topic_partitions, worker_ports) if own_workers else None
     kafka = Kafka(settings.broker_url)
     index = RedisIndex(settings) if own_workers else None
     populated = False
@@ -224,10 +225,12 @@ def keep_logs(root: Path) -> None:
 @click.option("--connections", type=int, default=64, show_default=True, help="wrk connections in all.")
 @click.option("--freshness-rate", type=float, default=None,
               help="Writes per second during freshness (default: the profile's, or half the drain rate if less).")
+@click.option("--workers", "worker_count", type=click.IntRange(1, len(WORKER_PORTS)), default=len(WORKER_PORTS),
+              show_default=True, help="Workers the run starts (to measure how the service scales with them).")
 @click.option("--only", default=",".join(PHASES), show_default=True,
               help="Comma-separated phases to run; a partial run writes bench/results/partial.json only.")
 def main(profile_name: str, base_urls: tuple[str, ...], api_key: str | None, players: int | None,
-         connections: int, freshness_rate: float | None, only: str) -> None:
+         connections: int, freshness_rate: float | None, worker_count: int, only: str) -> None:
     """Benchmark the leaderboard service against the limits of this machine."""
     phases = {phase.strip() for phase in only.split(",") if phase.strip()}
     unknown = phases - set(PHASES)
@@ -240,6 +243,7 @@ def main(profile_name: str, base_urls: tuple[str, ...], api_key: str | None, pla
     if players is not None:
         profile = replace(profile, players=players)
     settings = Settings.from_env()
+    worker_ports = WORKER_PORTS[:worker_count]
     preflight(settings, phases, own_workers=not base_urls)
     now = datetime.now(timezone.utc)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -249,16 +253,17 @@ def main(profile_name: str, base_urls: tuple[str, ...], api_key: str | None, pla
         "profile": profile.name,
         "run_id": f"{stamp}-{uuid.uuid4().hex[:6]}",
         "phases": [phase for phase in PHASES if phase in phases],
-        "service": {"base_urls": list(base_urls) or [f"http://127.0.0.1:{p}" for p in WORKER_PORTS],
+        "service": {"base_urls": list(base_urls) or [f"http://127.0.0.1:{p}" for p in worker_ports],
                     "started_by_bench": not base_urls},
-        "workers": len(base_urls) or len(WORKER_PORTS),
+        "workers": len(base_urls) or len(worker_ports),
         "partitions": settings.topic_partitions,
         "machine": machine(),
     }
     say(f"{profile.name} profile, phases {', '.join(results['phases'])}, {profile.players} players")
     root = Path(tempfile.mkdtemp(prefix="leaderboard-bench-"))
     try:
-        run_phases(results, profile, phases, settings, root, list(base_urls), api_key, connections, freshness_rate)
+        run_phases(results, profile, phases, settings, root, list(base_urls), api_key, connections, freshness_rate,
+                   worker_ports)
     except BaseException:
         say(f"the run failed; worker and server logs are kept in {root}")
         raise

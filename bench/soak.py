@@ -36,10 +36,10 @@ from bench.freshness import _follow as follow_sample
 from bench.freshness import _Reads as SampleReads
 from bench.load import Load, LoadResult
 from bench.populate import populate_over_http
-from bench.population import SCORE_CEILING, Population
 from bench.progress import say
 from bench.machine import git_commit, machine, rss_bytes
 from bench.workers import API_KEYS, WorkerGroup
+from leaderboard_app.loadgen import SCORE_CEILING, Population
 from leaderboard_app.settings import Settings
 
 PROBE_SECONDS = 20

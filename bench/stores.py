@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import redis
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
+from cassandra.query import PreparedStatement
 from cassandra.concurrent import execute_concurrent_with_args
 
 from leaderboard_app.settings import Settings
@@ -49,9 +50,16 @@ class CassandraRecord:
                                protocol_version=5, auth_provider=auth)
         self.session = self.cluster.connect()
         self.session.default_timeout = 30
-        self.select = self.session.prepare(
-            f"SELECT user_id FROM {settings.cassandra_keyspace}.season_scores"
-            " WHERE game_id = ? AND season = ? AND user_id IN ?")
+        self.keyspace = settings.cassandra_keyspace
+        self._select: PreparedStatement | None = None
+
+    @property
+    def select(self) -> PreparedStatement:
+        # Prepared on first use: on new services the workers create the schema, after this connects.
+        if self._select is None:
+            self._select = self.session.prepare(
+                f"SELECT user_id FROM {self.keyspace}.season_scores WHERE game_id = ? AND season = ? AND user_id IN ?")
+        return self._select
 
     def present(self, game_id: str, season: str, users: Sequence[str]) -> set[str]:
         """Those of ``users`` that have a season_scores row."""

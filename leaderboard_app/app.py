@@ -7,6 +7,7 @@ Data flow, one module each:
                    game_rule_updates -> tables.py game_rules (global) -> sinks/cassandra.py
     archiver.py    closed seasons: Redis -> Cassandra standings, then evicted from Redis
     rebuild.py     Redis lost its data: table -> Redis again
+    loadgen.py     faust -A leaderboard_app load-scores: synthetic submissions -> score_updates
     web/queries.py GET /topk, /around, /ranks, /rank, /history -> sinks/redis.py (history: Cassandra)
 
 ``faust -A leaderboard_app worker`` finds the ``app`` built at the bottom.
@@ -27,6 +28,7 @@ from leaderboard_app.archiver import register_archiver
 from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.auth import open_warning
 from leaderboard_app.health import KafkaHealth, LagMonitor
+from leaderboard_app.loadgen import register_load_command
 from leaderboard_app.logs import logging_config
 from leaderboard_app.metrics import LeaderboardMetrics
 from leaderboard_app.models import GameRules
@@ -96,6 +98,7 @@ class LeaderboardApp(faust.App):
         register_archiver(self)
         register_rebuild(self)
         register_rebuild_command(self)
+        register_load_command(self)
         register_views(self)
         # Open event streams would hold the web server's shutdown for a minute.
         self.web.web_app.on_shutdown.append(self.top_feeds.close)

@@ -1,6 +1,6 @@
 -- Shared by the bench's wrk scripts (driven by bench/load.py): settings from the environment,
 -- pacing to a rate, and the JSON report that bench/load.py reads back.
--- Player ids are PREFIX followed by the index in 7 digits, as bench/population.py makes them.
+-- Player ids are PREFIX followed by the index in 7 digits, as leaderboard_app/loadgen.py makes them.
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } bench_timespec;

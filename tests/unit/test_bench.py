@@ -7,7 +7,6 @@ import pytest
 from bench.freshness import percentile
 from bench.limits import parse_producer_performance, parse_redis_benchmark_csv
 from bench.load import WrkReport, combine, merged_percentile
-from bench.population import Population
 from bench.report import figure, results_row, with_row
 
 GRID = [i / 10 for i in range(1, 1000)] + [99.9 + i / 100 for i in range(1, 10)] + [100.0]
@@ -73,11 +72,6 @@ def test_producer_performance_summary_is_the_last_line() -> None:
     assert summary["records"] == 500000
     assert summary["records_per_s"] == 74184.0
     assert summary["avg_latency_ms"] == 328.72
-
-
-def test_population_ids_match_the_lua_scripts_format() -> None:
-    # lua/lib.lua: string.format("%s%07d", prefix, index)
-    assert Population("g", 10).player(42) == "p0000042"
 
 
 def test_results_row_shows_missing_figures_as_dashes() -> None:
