@@ -73,6 +73,8 @@ class _Reply:
     update: ScoreSubmission | PlayerDeletion
     #: The answer a repeated eventId got the first time, if it was answered.
     known_answer: dict[str, Any] | None = None
+    #: Answer only once this is done (an erasure: once Cassandra has made it too).
+    after: asyncio.Future[None] | None = None
 
 
 @dataclass
@@ -132,6 +134,8 @@ class ScoreApplier:
         self.last_record_at = time.monotonic()
         #: Gaps found in the delivered offsets (each one read and applied).
         self.gaps_found = 0
+        #: Answers sent once something else is done (``_Reply.after``).
+        self._replies_waiting: set[asyncio.Future[None]] = set()
         #: Partitions whose unarchived records were filed again since this worker took them.
         self.refiled: set[int] = set()
         #: Partition -> the archived offset the table holds, as last read or written here.
@@ -204,7 +208,12 @@ class ScoreApplier:
         await self.redis.apply(batch.redis_writes, batch.next_offsets())
         batch.redis_writes.clear()
         for reply in batch.replies:
-            await self._send_reply(reply, batch)
+            if reply.after is None:
+                await self._send_reply(reply, batch)
+            else:  # answered when done, without holding the agent up
+                task = asyncio.ensure_future(self._send_reply_after(reply))
+                self._replies_waiting.add(task)
+                task.add_done_callback(self._replies_waiting.discard)
         batch.replies.clear()
 
     def _write_table(self, batch: _Batch) -> None:
@@ -273,7 +282,10 @@ class ScoreApplier:
         seasons = await self.redis.remove_player(deletion.game_id, deletion.user_id)
         self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, deletion.accepted_at_us)
         if deletion.reply_to:
-            batch.replies.append(_Reply(key, deletion, known_answer={"status": "deleted", "gameId": deletion.game_id}))
+            # "deleted" means gone from the history (Cassandra) too; while Cassandra is away
+            # the request gives up waiting and answers "queued".
+            batch.replies.append(_Reply(key, deletion, known_answer={"status": "deleted", "gameId": deletion.game_id},
+                                        after=self.archive.written()))
 
     def _write_sinks(self, submission: ScoreSubmission, season_state: SeasonScore | None,
                      profile: dict[str, Any] | None, batch: _Batch) -> None:
@@ -297,6 +309,11 @@ class ScoreApplier:
                 state, event = batch.states[reply.key]
                 batch.states[reply.key] = (state.remember_event(update.event_id, update.accepted_at_us, answer), event)
         await self.redis.send_reply(update.reply_to, answer)  # type: ignore[arg-type]
+
+    async def _send_reply_after(self, reply: _Reply) -> None:
+        assert reply.after is not None and reply.known_answer is not None
+        await reply.after
+        await self.redis.send_reply(reply.update.reply_to, reply.known_answer)  # type: ignore[arg-type]
 
     async def _answer(self, submission: ScoreSubmission) -> dict[str, Any]:
         standing = await self.redis.rank_for(submission.game_id, submission.season, submission.rules.order,

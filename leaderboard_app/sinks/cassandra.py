@@ -190,6 +190,8 @@ class CassandraArchive(Service):
         #: An erasure or rules change is pending: written at once, not held back to fill batches
         #: (whoever asked for it reads Cassandra right after the answer).
         self._urgent = False
+        #: Futures to resolve once every write filed before them is made.
+        self._waiting: list[asyncio.Future[None]] = []
         #: score_updates partition -> the offset below which every record's writes are filed.
         self._filed_through: dict[int, int] = {}
         #: score_updates partition -> the offset below which every record's writes are made.
@@ -248,6 +250,14 @@ class CassandraArchive(Service):
         if next_offset > self._filed_through.get(partition, -1):
             self._filed_through[partition] = next_offset
             self._wakeup.set()
+
+    def written(self) -> asyncio.Future[None]:
+        """A future done once every write filed so far is made (it waits while Cassandra is away)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        self._urgent = True
+        self._wakeup.set()
+        return future
 
     @property
     def pending_count(self) -> int:
@@ -404,7 +414,7 @@ class CassandraArchive(Service):
             try:
                 if self._session is None:
                     await self._connect()
-                if not self.pending_count and not self._filed_through:
+                if not self.pending_count and not self._filed_through and not self._waiting:
                     await self._wakeup.wait()
                     self._wakeup.clear()
                     continue
@@ -459,14 +469,19 @@ class CassandraArchive(Service):
     async def _write_pending(self) -> None:
         # Marks filed by now cover only writes filed by now: true once these are made.
         marks, self._filed_through = self._filed_through, {}
+        waiting, self._waiting = self._waiting, []
         try:
             await self._write_filed()
         except BaseException:
             for partition, offset in marks.items():
                 self.mark_filed(partition, offset)
+            self._waiting[:0] = waiting
             raise
         for partition, offset in marks.items():
             self.written_through[partition] = max(offset, self.written_through.get(partition, -1))
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
 
     async def _write_filed(self) -> None:
         latest, self._latest = self._latest, {}
