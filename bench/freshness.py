@@ -70,7 +70,7 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-class _Reads:
+class SampleReads:
     """The /rank reads of every sample: counted, and paced to ``per_s`` in all, in turn."""
 
     def __init__(self, per_s: float = READS_PER_S) -> None:
@@ -88,7 +88,8 @@ class _Reads:
             self.count += 1
 
 
-async def _follow(session: aiohttp.ClientSession, url: str, game_id: str, sample: Sample, reads: _Reads) -> None:
+async def follow_sample(session: aiohttp.ClientSession, url: str, game_id: str, sample: Sample,
+                        reads: SampleReads) -> None:
     """Submit the sample, then read /rank until it shows the sample's score (see the module docstring)."""
     body = {"gameId": game_id, "userId": sample.user_id, "score": sample.score}
     async with session.post(f"{url}/score", json=body) as response:
@@ -121,7 +122,7 @@ class _Sampling:
 
 
 async def _sample(urls: list[str], api_key: str | None, population: Population, per_s: int, seconds: float,
-                  reads: _Reads, events_behind: Callable[[], int] | None) -> _Sampling:
+                  reads: SampleReads, events_behind: Callable[[], int] | None) -> _Sampling:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     first = population.size // 2
     count = int(per_s * seconds)
@@ -134,7 +135,8 @@ async def _sample(urls: list[str], api_key: str | None, population: Population, 
         started = time.monotonic()
         for n, sample in enumerate(samples):
             await asyncio.sleep(max(0.0, started + n / per_s - time.monotonic()))
-            tasks.append(asyncio.create_task(_follow(session, urls[n % len(urls)], population.game_id, sample, reads)))
+            url = urls[n % len(urls)]
+            tasks.append(asyncio.create_task(follow_sample(session, url, population.game_id, sample, reads)))
         sending_s = time.monotonic() - started
         behind = await asyncio.to_thread(events_behind) if events_behind else None
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -162,7 +164,7 @@ def measure_freshness(load: Load, population: Population, profile: Profile, rate
     time.sleep(SETTLE_S)  # let the background load reach its rate before sampling
     usage = resource.getrusage(resource.RUSAGE_SELF)
     began = time.monotonic()
-    reads = _Reads()
+    reads = SampleReads()
     sampling = asyncio.run(_sample(load.base_urls, load.api_key, population, samples_per_s,
                                    profile.freshness_seconds, reads, events_behind))
     following_s = time.monotonic() - began

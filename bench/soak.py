@@ -32,8 +32,7 @@ from urllib.parse import quote
 import click
 
 from bench.freshness import Sample, percentile
-from bench.freshness import _follow as follow_sample
-from bench.freshness import _Reads as SampleReads
+from bench.freshness import SampleReads, follow_sample
 from bench.load import Load, LoadResult
 from bench.populate import populate_over_http
 from bench.progress import say
