@@ -65,6 +65,16 @@ def _profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str
     return {"displayName": display_name, "metadata": metadata}
 
 
+def _decode(event: EventT | ReadRecord) -> ScoreSubmission | PlayerDeletion:
+    """The update a record of score_updates carries; InvalidInput if it is malformed."""
+    update = decode_update(event.value)
+    if event.key != player_key(update.game_id, update.user_id):
+        # A record keyed otherwise sits on a partition that does not own
+        # this player: applying it could race the owner of its state.
+        raise InvalidInput("key", "does not match the record's gameId and userId")
+    return update
+
+
 @dataclass
 class _Reply:
     """A waiting request (``wait=true``) to answer once the batch is in Redis."""
@@ -173,11 +183,7 @@ class ScoreApplier:
             expected = batch.progress[partition][0]
         batch.progress[partition] = (max(offset + 1, expected or 0), event)
         try:
-            update = decode_update(event.value)
-            if event.key != player_key(update.game_id, update.user_id):
-                # A record keyed otherwise sits on a partition that does not own
-                # this player: applying it could race the owner of its state.
-                raise InvalidInput("key", "does not match the record's gameId and userId")
+            update = _decode(event)
         except InvalidInput as exc:
             self._dead_letter(event, exc, batch)
             self.metrics.count_events("dead_lettered")
@@ -358,17 +364,20 @@ class ScoreApplier:
         self.refiled.add(partition)
         return refiled
 
+    def _settled(self) -> bool:
+        """Whether the worker owns its partitions with their tables restored (no rebalance under way)."""
+        app = self.app
+        return not (app.rebalancing or app.in_recovery) and app.tables.recovery.completed.is_set()
+
     async def _earliest(self, partition: int) -> int:
         tp = TP(SCORE_UPDATES_TOPIC, partition)
         return (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
 
     async def _refile(self, record: ReadRecord) -> int:
         try:
-            update = decode_update(record.value)
+            update = _decode(record)
         except InvalidInput:
             return 0  # dead-lettered when it was applied
-        if record.key != player_key(update.game_id, update.user_id):
-            return 0
         if isinstance(update, PlayerDeletion):
             seasons = await self.redis.seasons_of(update.game_id)
             self.archive.record_deletion(update.game_id, update.user_id, seasons, update.accepted_at_us)
@@ -384,7 +393,7 @@ class ScoreApplier:
     async def refile_owned(self) -> None:
         """Check the owned partitions no record has come for yet (the agent checks the others itself)."""
         app = self.app
-        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
+        if not self._settled():
             return
         for partition in set(app.assigned_partitions()) - self.refiled:
             async with app.index_lock:
@@ -404,8 +413,7 @@ class ScoreApplier:
         message = event.message
         partition, offset = message.partition, message.offset
         self.gaps_found += 1
-        tp = TP(SCORE_UPDATES_TOPIC, partition)
-        earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
+        earliest = await self._earliest(partition)
         if earliest > expected:
             logger.error("score_updates[%d]: records %d..%d were deleted before they were applied",
                          partition, expected, earliest - 1)
@@ -427,8 +435,7 @@ class ScoreApplier:
         last records of a partition, after which nothing arrives.
         """
         app = self.app
-        if (app.rebalancing or app.in_recovery or time.monotonic() - self.last_record_at < IDLE_BEFORE_CATCH_UP
-                or not app.tables.recovery.completed.is_set()):
+        if not self._settled() or time.monotonic() - self.last_record_at < IDLE_BEFORE_CATCH_UP:
             return
         owned = [tp for tp in app.consumer.assignment() if tp.topic == SCORE_UPDATES_TOPIC]
         if not owned:

@@ -80,23 +80,19 @@ def _object(properties: dict[str, Any], required: tuple[str, ...], description: 
     return schema
 
 
+def _typed(kind: str, description: str, **constraints: Any) -> dict[str, Any]:
+    """A schema of JSON type ``kind`` with the ``constraints`` that are set (None: left out)."""
+    return {"type": kind, "description": description,
+            **{name: value for name, value in constraints.items() if value is not None}}
+
+
 def _string(description: str, min_length: int = 1, max_length: int | None = None,
             pattern: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "minLength": min_length, "description": description}
-    if max_length is not None:
-        schema["maxLength"] = max_length
-    if pattern is not None:
-        schema["pattern"] = pattern
-    return schema
+    return _typed("string", description, minLength=min_length, maxLength=max_length, pattern=pattern)
 
 
 def _integer(description: str, minimum: int, maximum: int | None = None, default: int | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "description": description}
-    if maximum is not None:
-        schema["maximum"] = maximum
-    if default is not None:
-        schema["default"] = default
-    return schema
+    return _typed("integer", description, minimum=minimum, maximum=maximum, default=default)
 
 
 def _schemas() -> dict[str, Any]:
