@@ -162,6 +162,9 @@ class ScoreApplier:
         for event in events:
             _in_context_of(event)
             await self._plan(event, batch)
+        # Every write of these records is filed: once made, the archived offsets may pass them.
+        for partition, next_offset in batch.next_offsets().items():
+            self.archive.mark_filed(partition, next_offset)
         await self._flush(batch)
         self._write_table(batch)
         if batch.sends:
