@@ -16,6 +16,7 @@ import orjson
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
+from leaderboard_app.commits import release_dropped
 from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import (
     PlayerDeletion,
@@ -132,6 +133,9 @@ class ScoreApplier:
       partition, the offset below which Cassandra has every write; a worker that
       takes a partition first files the writes of the records from there to the
       progress again (:meth:`refile_unarchived`), in case their filer died.
+    * Records Faust dropped unacked would hold the partition's committed offset
+      back; below the progress the changelog holds, they are marked acknowledged
+      (:meth:`release_dropped_commits`).
     """
 
     def __init__(self, app: LeaderboardApp, table: faust.Table) -> None:
@@ -150,11 +154,17 @@ class ScoreApplier:
         self.refiled: set[int] = set()
         #: Partition -> the archived offset the table holds, as last read or written here.
         self._archived: dict[int, int] = {}
+        #: Partition -> its next offset to apply, as the changelog is known to hold it.
+        self.durable_next: dict[int, int] = {}
 
     # -- the batch -------------------------------------------------------------
 
-    async def apply_batch(self, events: Sequence[EventT]) -> None:
-        """Apply a batch of records; the caller then awaits the changelog and acks them."""
+    async def apply_batch(self, events: Sequence[EventT]) -> dict[int, int]:
+        """Apply a batch of records; the caller then awaits the changelog and acks them.
+
+        Returns each partition's next offset to apply after the batch, for
+        :meth:`changelog_holds` once the changelog has it.
+        """
         self.last_record_at = time.monotonic()
         for partition in {event.message.partition for event in events} - self.refiled:
             await self.refile_unarchived(partition)
@@ -169,6 +179,12 @@ class ScoreApplier:
         self._write_table(batch)
         if batch.sends:
             await asyncio.gather(*batch.sends)
+        return batch.next_offsets()
+
+    def changelog_holds(self, next_offsets: dict[int, int]) -> None:
+        """Note that the changelog holds each partition's progress up to ``next_offsets``."""
+        for partition, next_offset in next_offsets.items():
+            self.durable_next[partition] = max(next_offset, self.durable_next.get(partition, 0))
 
     def stored_next_offset(self, partition: int) -> int | None:
         """The next offset to apply in ``partition``, as the table holds it (None: never applied)."""
@@ -339,6 +355,7 @@ class ScoreApplier:
         self.refiled -= partitions
         for partition in partitions:
             self._archived.pop(partition, None)
+            self.durable_next.pop(partition, None)
 
     async def refile_unarchived(self, partition: int) -> int:
         """File the Cassandra writes of ``partition``'s records from its archived offset to its progress again.
@@ -403,6 +420,24 @@ class ScoreApplier:
                 if partition not in self.refiled:
                     await self.refile_unarchived(partition)
 
+    # -- records Faust dropped --------------------------------------------------
+
+    def release_dropped_commits(self) -> None:
+        """Let Faust commit past applied records its stream dropped unacked (see leaderboard_app.commits)."""
+        if not self._settled():
+            return
+        consumer = self.app.consumer
+        owned = consumer.assignment()
+        for partition, durable_next in self.durable_next.items():
+            tp = TP(SCORE_UPDATES_TOPIC, partition)
+            if tp not in owned:
+                continue
+            released = release_dropped(consumer, tp, durable_next)
+            if released:
+                logger.warning("score_updates[%d]: records %d..%d held the committed offset back, unacked"
+                               " though applied and in the changelog; marked acknowledged",
+                               partition, released.start, released.stop - 1)
+
     # -- skipped records ---------------------------------------------------------
 
     async def _read_skipped(self, event: EventT, expected: int, batch: _Batch) -> None:
@@ -466,9 +501,10 @@ def register_agents(app: LeaderboardApp) -> None:
             try:
                 with app.metrics.time_batch():
                     async with app.index_lock:
-                        await applier.apply_batch(events)
+                        next_offsets = await applier.apply_batch(events)
                     # Only once the changelog holds the new states may these offsets be committed.
                     await app.player_scores.changelog_written()
+                    applier.changelog_holds(next_offsets)
             except Exception as exc:
                 # Faust acks the records of an agent that raises, and their offsets
                 # would be committed without their state in the changelog: stop the
@@ -484,6 +520,7 @@ def register_agents(app: LeaderboardApp) -> None:
         try:
             await applier.refile_owned()
             await applier.catch_up()
+            applier.release_dropped_commits()
         except Exception as exc:  # the consumer is between assignments; the next round tries again
             logger.info("catch-up check skipped: %r", exc)
 

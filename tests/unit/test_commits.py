@@ -1,0 +1,116 @@
+"""release_dropped against the pinned Faust's real consumer bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import faust
+import pytest
+from faust.types import TP
+from faust.types.tuples import Message
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leaderboard_app.commits import release_dropped
+
+TOPIC = "score_updates"
+PARTITION = TP(TOPIC, 0)
+
+
+@pytest.fixture(scope="module")
+def faust_app() -> Iterator[faust.App]:
+    app = faust.App("test-commits", broker="kafka://127.0.0.1:1")  # never started, never connects
+    loop = asyncio.new_event_loop()
+    app.loop = loop
+    try:
+        app.topics.add(app.topic(TOPIC))
+        loop.run_until_complete(app.topics._update_indices())  # the conductor acks only the topics it indexed
+        yield app
+    finally:
+        app.consumer._thread.thread_loop.close()  # made with the consumer, which is never started
+        loop.close()
+
+
+@pytest.fixture
+def consumer(faust_app: faust.App) -> Iterator[object]:
+    consumer = faust_app.consumer
+    yield consumer
+    for books in (consumer._committed_offset, consumer._acked, consumer._acked_index, consumer._gap):
+        books.pop(PARTITION, None)
+
+
+def _ack(consumer: object, *offsets: int) -> None:
+    """Ack records of PARTITION the way a stream's last reference does."""
+    for offset in offsets:
+        message = Message(TOPIC, PARTITION.partition, offset, 0.0, 0, None, b"key", b"value", None)
+        message.refcount = 0
+        consumer.ack(message)  # type: ignore[attr-defined]
+
+
+def test_faust_alone_never_commits_past_dropped_records(consumer: object) -> None:
+    consumer._committed_offset[PARTITION] = 657  # type: ignore[attr-defined]
+    _ack(consumer, *range(662, 670))
+    assert consumer._new_offset(PARTITION) is None  # type: ignore[attr-defined]
+
+
+def test_dropped_records_below_acked_ones_are_released(consumer: object) -> None:
+    consumer._committed_offset[PARTITION] = 657  # type: ignore[attr-defined]
+    _ack(consumer, *range(662, 670))
+    assert release_dropped(consumer, PARTITION, 670) == range(657, 662)
+    assert consumer._new_offset(PARTITION) == 670  # type: ignore[attr-defined]
+
+
+def test_dropped_records_with_nothing_acked_after_them_are_released_to_the_durable_progress(
+    consumer: object,
+) -> None:
+    consumer._committed_offset[PARTITION] = 40  # type: ignore[attr-defined]
+    assert release_dropped(consumer, PARTITION, 47) == range(40, 47)
+    assert consumer._new_offset(PARTITION) == 47  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("acked", [(100, 101, 102), (101, 102)])
+def test_nothing_is_released_while_faust_can_commit_by_itself(consumer: object, acked: tuple[int, ...]) -> None:
+    consumer._committed_offset[PARTITION] = 100  # type: ignore[attr-defined]
+    _ack(consumer, *acked)
+    assert release_dropped(consumer, PARTITION, 500) is None
+    assert consumer._new_offset(PARTITION) == 103  # type: ignore[attr-defined]
+
+
+def test_nothing_is_released_beyond_what_the_changelog_holds(consumer: object) -> None:
+    consumer._committed_offset[PARTITION] = 10  # type: ignore[attr-defined]
+    assert release_dropped(consumer, PARTITION, 10) is None
+    _ack(consumer, 20, 21)
+    assert release_dropped(consumer, PARTITION, 15) is None  # acked records the changelog is not known to hold
+    assert consumer._new_offset(PARTITION) is None  # type: ignore[attr-defined]
+
+
+def test_nothing_is_released_before_the_first_commit(consumer: object) -> None:
+    assert release_dropped(consumer, PARTITION, 1000) is None
+    assert consumer._acked.get(PARTITION) in (None, [])  # type: ignore[attr-defined]
+
+
+@given(committed=st.integers(0, 50), acked=st.sets(st.integers(0, 40)), extra=st.integers(0, 10))
+def test_commits_with_releases_reach_the_durable_progress_and_never_pass_it(
+    faust_app: faust.App, committed: int, acked: set[int], extra: int
+) -> None:
+    """The worker's rounds: Faust commits what it can, then release_dropped, until neither moves."""
+    consumer = faust_app.consumer
+    try:
+        consumer._committed_offset[PARTITION] = committed
+        acked = {committed + offset for offset in acked}
+        durable_next = max(acked, default=committed) + 1 + extra
+        _ack(consumer, *sorted(acked))
+        commits = []
+        while True:
+            while (offset := consumer._new_offset(PARTITION)) is not None:
+                if offset > consumer._committed_offset[PARTITION]:  # as Faust's _should_commit
+                    commits.append(offset)
+                    consumer._committed_offset[PARTITION] = offset
+            if release_dropped(consumer, PARTITION, durable_next) is None:
+                break
+        assert all(offset <= durable_next for offset in commits)
+        assert consumer._committed_offset[PARTITION] == durable_next
+    finally:
+        for books in (consumer._committed_offset, consumer._acked, consumer._acked_index, consumer._gap):
+            books.pop(PARTITION, None)
