@@ -92,7 +92,7 @@ class LeaderboardApp(faust.App):
         self.score_updates_topic = score_updates_topic(self)
         self.game_rule_updates_topic = game_rule_updates_topic(self)
         self.dead_letter_topic = dead_letter_topic(self)
-        self.player_scores = player_scores_table(self)
+        self.player_scores = player_scores_table(self, settings)
         self.game_rules = game_rules_table(self)
         register_agents(self)
         register_archiver(self)

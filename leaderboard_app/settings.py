@@ -97,6 +97,11 @@ class Settings:
     batch_size: int = 1000
     #: ... and the longest it waits for a batch to fill (seconds): the latency it may add.
     batch_window: float = 0.005
+    #: Memory of each partition's RocksDB store of player_scores, in MiB: the write buffer
+    #: (at most two in memory) and the block cache. Faust's defaults (64 MiB, three; 2 GiB)
+    #: let a worker grow by gigabytes.
+    store_write_buffer_mb: int = 8
+    store_block_cache_mb: int = 32
     #: Seconds added to the wall clock (tests cross season boundaries with it).
     clock_offset: float = 0.0
     #: LOG_FORMAT: "text" (mode's human-readable lines) or "json" (one JSON object per line, see ``logs``).
@@ -139,6 +144,8 @@ class Settings:
             body_timeout=_read(env, "LEADERBOARD_BODY_TIMEOUT", "10", _positive_float),
             batch_size=_read(env, "LEADERBOARD_BATCH_SIZE", "1000", _positive_int),
             batch_window=_read(env, "LEADERBOARD_BATCH_WINDOW", "0.005", _positive_float),
+            store_write_buffer_mb=_read(env, "LEADERBOARD_STORE_WRITE_BUFFER_MB", "8", _positive_int),
+            store_block_cache_mb=_read(env, "LEADERBOARD_STORE_BLOCK_CACHE_MB", "32", _positive_int),
             log_format=_read(env, "LOG_FORMAT", cls.log_format, _log_format),
             api_keys=ApiKeys.from_env(env),
         )

@@ -9,6 +9,8 @@ from typing import Any
 import faust
 from faust.types import FutureMessage, RecordMetadata
 
+from leaderboard_app.settings import Settings
+
 
 class AcknowledgedTable(faust.Table):
     """A Table whose changelog writes are sent, and awaited until Kafka acknowledged them, on demand.
@@ -96,7 +98,7 @@ def is_player_key(key: bytes) -> bool:
     return not key.startswith(_BOOKKEEPING_PREFIX)
 
 
-def player_scores_table(app: faust.App) -> AcknowledgedTable:
+def player_scores_table(app: faust.App, settings: Settings) -> AcknowledgedTable:
     """Declare ``player_scores``: ``models.player_key`` -> ``PlayerState.to_bytes()``,
     and ``progress_key(partition)`` -> the partition's next offset (ASCII)."""
     table = AcknowledgedTable(
@@ -106,9 +108,24 @@ def player_scores_table(app: faust.App) -> AcknowledgedTable:
         value_type=bytes,
         partitions=app.conf.topic_partitions,
         beacon=app.tables.beacon,
+        options=store_options(settings),
         help="Each player's recent season scores and profile per game, keyed by (gameId, userId).",
     )
     return app.tables.add(table)
+
+
+def store_options(settings: Settings) -> dict[str, int]:
+    """RocksDB options of each partition's store (Faust opens one database per partition).
+
+    A worker's stores then hold at most (write buffer x 2 + block cache) per partition
+    it keeps, active or standby, besides what the OS caches of their files.
+    """
+    mib = 1024 * 1024
+    return {
+        "write_buffer_size": settings.store_write_buffer_mb * mib,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.store_block_cache_mb * mib,
+    }
 
 
 def game_rules_table(app: faust.App) -> faust.GlobalTable:

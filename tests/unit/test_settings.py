@@ -1,6 +1,8 @@
 import pytest
 
+from leaderboard_app.app import LeaderboardApp
 from leaderboard_app.settings import Settings, SettingsError
+from leaderboard_app.tables import store_options
 
 
 def test_defaults_point_at_local_services():
@@ -32,6 +34,8 @@ def test_environment_overrides_and_data_dir_follows_the_port():
         ("LEADERBOARD_RATE_LIMIT", "-5"),
         ("LEADERBOARD_BATCH_SIZE", "0"),
         ("LEADERBOARD_BATCH_WINDOW", "0"),
+        ("LEADERBOARD_STORE_WRITE_BUFFER_MB", "0"),
+        ("LEADERBOARD_STORE_BLOCK_CACHE_MB", "lots"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
@@ -43,6 +47,22 @@ def test_batching_is_configurable():
     assert (Settings.from_env({}).batch_size, Settings.from_env({}).batch_window) == (1000, 0.005)
     settings = Settings.from_env({"LEADERBOARD_BATCH_SIZE": "50", "LEADERBOARD_BATCH_WINDOW": "0.02"})
     assert (settings.batch_size, settings.batch_window) == (50, 0.02)
+
+
+def test_the_table_stores_memory_is_bounded_and_configurable():
+    mib = 1024 * 1024
+    assert store_options(Settings.from_env({})) == {
+        "write_buffer_size": 8 * mib, "max_write_buffer_number": 2, "block_cache_size": 32 * mib}
+    settings = Settings.from_env({"LEADERBOARD_STORE_WRITE_BUFFER_MB": "16", "LEADERBOARD_STORE_BLOCK_CACHE_MB": "256"})
+    assert store_options(settings) == {
+        "write_buffer_size": 16 * mib, "max_write_buffer_number": 2, "block_cache_size": 256 * mib}
+
+
+def test_the_app_opens_its_table_stores_with_those_options(tmp_path):
+    app = LeaderboardApp(Settings.from_env({"APP_DATADIR": str(tmp_path), "LEADERBOARD_STORE_BLOCK_CACHE_MB": "48"}))
+    opened = app.player_scores.data.rocksdb_options
+    assert (opened.write_buffer_size, opened.max_write_buffer_number, opened.block_cache_size) == (
+        8 * 1024 * 1024, 2, 48 * 1024 * 1024)
 
 
 def test_secrets_stay_out_of_repr():
