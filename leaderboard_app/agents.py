@@ -133,7 +133,7 @@ class ScoreApplier:
       partition, the offset below which Cassandra has every write; a worker that
       takes a partition first files the writes of the records from there to the
       progress again (:meth:`refile_unarchived`), in case their filer died.
-    * Records Faust dropped unacked would hold the partition's committed offset
+    * Applied records missing from Faust's acks would keep the partition's committed offset
       back; below the progress the changelog holds, they are marked acknowledged
       (:meth:`release_dropped_commits`).
     """
@@ -420,10 +420,10 @@ class ScoreApplier:
                 if partition not in self.refiled:
                     await self.refile_unarchived(partition)
 
-    # -- records Faust dropped --------------------------------------------------
+    # -- records Faust holds as unacked -----------------------------------------
 
     def release_dropped_commits(self) -> None:
-        """Let Faust commit past applied records its stream dropped unacked (see leaderboard_app.commits)."""
+        """Let Faust commit past applied records it holds as unacked (see leaderboard_app.commits)."""
         if not self._settled():
             return
         consumer = self.app.consumer
