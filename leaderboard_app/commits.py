@@ -9,7 +9,8 @@ has already read past them and never does. Runs of up to 1,950 records applied
 in a worker's first seconds were seen missing as well (cause inside Faust not
 traced). Either way the partition's committed offset stopped for as long as
 the worker owned it (the fresh-clone CI of b137e7b failed on it: committed
-657, end 6275).
+657, end 6275). One more stall, in the fresh-clone CI of 826b5cc, was not of
+either kind (nothing was released; not yet traced).
 
 The agent itself applies every record (any record below a later one's offset
 is read from Kafka), so their effect is in the table; only Faust's bookkeeping
