@@ -35,15 +35,14 @@ from urllib.parse import quote
 
 import click
 
-from bench.freshness import Sample, percentile
+from bench.freshness import Sample, SampleReads, follow_sample, percentile
 from bench.kafka import Kafka
-from bench.pipeline import wait_caught_up
-from bench.stores import RedisIndex
-from bench.freshness import SampleReads, follow_sample
 from bench.load import Load, LoadResult
+from bench.machine import git_commit, machine, rss_bytes
+from bench.pipeline import wait_caught_up
 from bench.populate import populate_over_http
 from bench.progress import say
-from bench.machine import git_commit, machine, rss_bytes
+from bench.stores import RedisIndex
 from bench.workers import API_KEYS, WorkerGroup
 from leaderboard_app.loadgen import SCORE_CEILING, Population
 from leaderboard_app.settings import Settings

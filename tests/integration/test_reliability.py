@@ -119,16 +119,8 @@ def test_records_committed_without_being_applied_are_read_again(workers: WorkerG
         await producer.start()
         try:
             skipped = await producer.send_and_wait(SCORE_UPDATES_TOPIC, record(5), key=player_key(game, "p"))
-            tp = TopicPartition(SCORE_UPDATES_TOPIC, skipped.partition)
             # Commit past it for the workers' group, as if it had been applied.
-            consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", group_id=SETTINGS.app_id,
-                                        enable_auto_commit=False)
-            await consumer.start()
-            try:
-                consumer.assign([tp])
-                await consumer.commit({tp: skipped.offset + 1})
-            finally:
-                await consumer.stop()
+            await _commit_for_the_group({skipped.partition: skipped.offset + 1})
             await producer.send_and_wait(SCORE_UPDATES_TOPIC, record(7), key=player_key(game, "p"))
         finally:
             await producer.stop()
@@ -336,7 +328,7 @@ def test_cassandra_writes_a_killed_worker_never_made_are_made_by_the_next_owner(
         # partition's commits behind (leaderboard_app/commits.py), and a record delivered
         # again would have its writes made by the replay rather than by re-filing. Kafka
         # takes the commit once the killed members' sessions have expired.
-        eventually(lambda: _commit_for_the_group(ends), timeout=120, interval=2)
+        eventually(lambda: _ends_committed_for_the_group(ends), timeout=120, interval=2)
     finally:
         infra("cassandra", "start")
     workers.start()
@@ -389,20 +381,22 @@ def _changelog_holds_every_record() -> dict[int, int]:
     return ends
 
 
-def _commit_for_the_group(ends: dict[int, int]) -> None:
-    async def commit() -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", group_id=SETTINGS.app_id,
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(SCORE_UPDATES_TOPIC, p) for p in ends]
-            consumer.assign(partitions)
-            await consumer.commit({tp: ends[tp.partition] for tp in partitions})
-        finally:
-            await consumer.stop()
-
+async def _commit_for_the_group(offsets: dict[int, int]) -> None:
+    """Commit score_updates offsets (partition -> offset) for the workers' group, from outside it."""
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", group_id=SETTINGS.app_id,
+                                enable_auto_commit=False)
+    await consumer.start()
     try:
-        asyncio.run(commit())
+        commits = {TopicPartition(SCORE_UPDATES_TOPIC, p): offset for p, offset in offsets.items()}
+        consumer.assign(list(commits))
+        await consumer.commit(commits)
+    finally:
+        await consumer.stop()
+
+
+def _ends_committed_for_the_group(ends: dict[int, int]) -> None:
+    try:
+        asyncio.run(_commit_for_the_group(ends))
     except Exception as exc:  # the group still has the killed members
         raise AssertionError(f"commit refused: {exc!r}") from exc
 

@@ -34,9 +34,13 @@ def faust_app() -> Iterator[faust.App]:
 
 @pytest.fixture
 def consumer(faust_app: faust.App) -> Iterator[object]:
-    consumer = faust_app.consumer
-    yield consumer
-    for books in (consumer._committed_offset, consumer._acked, consumer._acked_index, consumer._gap):
+    yield faust_app.consumer
+    _forget(faust_app.consumer)
+
+
+def _forget(consumer: object) -> None:
+    """Clear PARTITION from the consumer's books, for the next test."""
+    for books in (consumer._committed_offset, consumer._acked, consumer._acked_index, consumer._gap):  # type: ignore[attr-defined]
         books.pop(PARTITION, None)
 
 
@@ -112,5 +116,4 @@ def test_commits_with_releases_reach_the_durable_progress_and_never_pass_it(
         assert all(offset <= durable_next for offset in commits)
         assert consumer._committed_offset[PARTITION] == durable_next
     finally:
-        for books in (consumer._committed_offset, consumer._acked, consumer._acked_index, consumer._gap):
-            books.pop(PARTITION, None)
+        _forget(consumer)
