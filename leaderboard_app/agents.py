@@ -6,17 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import faust
 import orjson
-from faust.streams import _current_event
 from faust.types import TP, EventT
 
-from leaderboard_app.commits import release_dropped
+from leaderboard_app.batches import Applied, Intake, Taken, WrittenBehind, run_batches
+from leaderboard_app.faust_compat import in_context_of, release_dropped
 from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import (
     PlayerDeletion,
@@ -31,7 +30,7 @@ from leaderboard_app.scoring import apply_submission
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import PlayerWrite
-from leaderboard_app.tables import archived_key, progress_key
+from leaderboard_app.tables import AcknowledgedTable, archived_key, progress_key, stored_progress
 from leaderboard_app.topics import ReadRecord, read_range
 
 if TYPE_CHECKING:
@@ -44,17 +43,6 @@ logger = logging.getLogger(__name__)
 IDLE_BEFORE_CATCH_UP = 2.0
 #: Records read from Kafka at a time when filing a partition's writes for Cassandra again.
 REFILE_CHUNK = 10_000
-
-
-def _in_context_of(event: EventT | None) -> None:
-    """Make ``event`` the current event of this task for Faust's tables.
-
-    A table locates a key by the current event's partition (in the store and in
-    the changelog). ``take_events`` yields a batch with no current event per
-    record, and the stream's own ``current_event`` attribute belongs to its
-    buffering task, so only this task's context variable is set.
-    """
-    _current_event.set(None if event is None else weakref.ref(event))
 
 
 def _profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str, Any] | None:
@@ -112,11 +100,12 @@ class _Batch:
 class ScoreApplier:
     """Applies the records of ``score_updates`` to the table and the sinks, each exactly once.
 
-    Records come in batches (``stream.take_events``). A batch is planned record by
-    record against the table, then written: Redis in one pipelined round trip,
+    Records come in batches (leaderboard_app.batches). A batch is planned record
+    by record against the table, then written: Redis in one pipelined round trip,
     the waiting requests answered, the table's new states and each partition's
-    progress written, Cassandra handed its rows to write behind. The agent then
-    waits for Kafka to acknowledge the changelog before the batch is acked.
+    progress written and sent to the changelog, Cassandra handed its rows to
+    write behind. The batch is acked once Kafka has acknowledged its changelog
+    writes, while the next batch is applied.
 
     Exactly-once effect (see docs/exactly-once.md):
 
@@ -138,7 +127,7 @@ class ScoreApplier:
       (:meth:`release_dropped_commits`).
     """
 
-    def __init__(self, app: LeaderboardApp, table: faust.Table) -> None:
+    def __init__(self, app: LeaderboardApp, table: AcknowledgedTable) -> None:
         self.app = app
         self.table = table
         self.redis = app.redis_leaderboard
@@ -156,6 +145,35 @@ class ScoreApplier:
         self._archived: dict[int, int] = {}
         #: Partition -> its next offset to apply, as the changelog is known to hold it.
         self.durable_next: dict[int, int] = {}
+        #: When records were taken in, until Cassandra has their writes (a stage histogram).
+        self._archive_behind = WrittenBehind()
+        self.archive.on_written = self._archive_written
+
+    async def apply_taken(self, taken: Taken[EventT]) -> Applied[EventT]:
+        """Apply a batch the intake handed over; it may be acked once its changelog is durable."""
+        events = taken.items
+        by_partition: dict[int, tuple[int, list[float]]] = {}
+        for event, put_at in zip(events, taken.put_at):
+            message = event.message
+            last, times = by_partition.setdefault(message.partition, (message.offset, []))
+            by_partition[message.partition] = (max(last, message.offset), times)
+            times.append(put_at)
+        for partition, (last, times) in by_partition.items():
+            self._archive_behind.note(partition, last + 1, times)
+        async with self.app.index_lock:
+            with self.metrics.time_batch():
+                next_offsets = await self.apply_batch(events)
+            durable = await self.table.flush_changelog()
+        now = time.monotonic()
+        for put_at in taken.put_at:
+            self.metrics.observe_stage("consumed_to_redis", now - put_at)
+        return Applied(events, durable, on_durable=lambda: self.changelog_holds(next_offsets))
+
+    def _archive_written(self, marks: dict[int, int]) -> None:
+        now = time.monotonic()
+        for partition, written_through in marks.items():
+            for put_at in self._archive_behind.reached(partition, written_through):
+                self.metrics.observe_stage("consumed_to_cassandra", now - put_at)
 
     # -- the batch -------------------------------------------------------------
 
@@ -170,7 +188,7 @@ class ScoreApplier:
             await self.refile_unarchived(partition)
         batch = _Batch()
         for event in events:
-            _in_context_of(event)
+            in_context_of(event)
             await self._plan(event, batch)
         # Every write of these records is filed: once made, the archived offsets may pass them.
         for partition, next_offset in batch.next_offsets().items():
@@ -188,8 +206,7 @@ class ScoreApplier:
 
     def stored_next_offset(self, partition: int) -> int | None:
         """The next offset to apply in ``partition``, as the table holds it (None: never applied)."""
-        raw = self.table.get(progress_key(partition))
-        return int(raw) if raw else None
+        return stored_progress(self.table, partition)
 
     async def _plan(self, event: EventT, batch: _Batch) -> None:
         message = event.message
@@ -198,7 +215,7 @@ class ScoreApplier:
         expected = known[0] if known else self.stored_next_offset(partition)
         if expected is not None and offset > expected:
             await self._read_skipped(event, expected, batch)
-            _in_context_of(event)
+            in_context_of(event)
             expected = batch.progress[partition][0]
         batch.progress[partition] = (max(offset + 1, expected or 0), event)
         try:
@@ -243,17 +260,17 @@ class ScoreApplier:
 
     def _write_table(self, batch: _Batch) -> None:
         for key, (state, event) in batch.states.items():
-            _in_context_of(event)
+            in_context_of(event)
             self.table[key] = state.to_bytes()
         # After the states: whoever sees this progress in the changelog sees them too.
         for partition, (next_offset, event) in batch.progress.items():
-            _in_context_of(event)
+            in_context_of(event)
             self.table[progress_key(partition)] = str(next_offset).encode("ascii")
             archived = self.archive.written_through.get(partition, -1)
             if archived > self._archived.get(partition, -1):
                 self.table[archived_key(partition)] = str(archived).encode("ascii")
                 self._archived[partition] = archived
-        _in_context_of(None)
+        in_context_of(None)
 
     # -- one record --------------------------------------------------------------
 
@@ -354,6 +371,7 @@ class ScoreApplier:
         """Forget what was known of ``partitions``: whoever takes them next checks them again."""
         self.refiled -= partitions
         for partition in partitions:
+            self._archive_behind.forget(partition)
             self._archived.pop(partition, None)
             self.durable_next.pop(partition, None)
 
@@ -366,7 +384,7 @@ class ScoreApplier:
         with the player's current state), so what already reached Cassandra is
         rewritten unchanged. Returns how many records were filed again.
         """
-        _in_context_of(None)  # the table finds the keys of any partition
+        in_context_of(None)  # the table finds the keys of any partition
         end = self.stored_next_offset(partition)
         raw = self.table.get(archived_key(partition))
         start = int(raw) if raw else await self._earliest(partition)
@@ -423,7 +441,7 @@ class ScoreApplier:
     # -- records Faust holds as unacked -----------------------------------------
 
     def release_dropped_commits(self) -> None:
-        """Let Faust commit past applied records it holds as unacked (see leaderboard_app.commits)."""
+        """Let Faust commit past applied records it holds as unacked (see leaderboard_app.faust_compat)."""
         if not self._settled():
             return
         consumer = self.app.consumer
@@ -463,7 +481,7 @@ class ScoreApplier:
                        partition, offset, expected, offset - expected)
         skipped = await read_range(self.app.settings.broker_url, SCORE_UPDATES_TOPIC, partition, expected, offset)
         for record in skipped:
-            _in_context_of(record)  # type: ignore[arg-type]
+            in_context_of(record)  # type: ignore[arg-type]
             await self._plan(record, batch)  # type: ignore[arg-type]
 
     async def catch_up(self) -> None:
@@ -495,25 +513,29 @@ def register_agents(app: LeaderboardApp) -> None:
     applier = ScoreApplier(app, app.player_scores)
     settings = app.settings
 
+    async def apply_batches(intake: Intake[EventT], ack: Any) -> None:
+        try:
+            await run_batches(intake, settings.batch_size, applier.apply_taken, ack)
+        except Exception as exc:
+            # Faust would go on and commit what was acked after it; what was not is
+            # applied again by whoever takes the partition: stop the worker rather
+            # than go on past a batch whose state may not be in the changelog.
+            logger.critical("could not apply records from score_updates (%r): stopping the worker", exc)
+            await app.crash(exc)
+            raise
+
     @app.agent(app.score_updates_topic, name="apply_score_updates")
     async def apply_score_updates(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_window):
-            try:
-                with app.metrics.time_batch():
-                    async with app.index_lock:
-                        next_offsets = await applier.apply_batch(events)
-                    # Only once the changelog holds the new states may these offsets be committed.
-                    await app.player_scores.changelog_written()
-                    applier.changelog_holds(next_offsets)
-            except Exception as exc:
-                # Faust acks the records of an agent that raises, and their offsets
-                # would be committed without their state in the changelog: stop the
-                # worker instead, so they are applied again by whoever takes the partition.
-                first = events[0].message
-                logger.critical("could not apply %d records from score_updates[%d]@%d (%r): stopping the worker",
-                                len(events), first.partition, first.offset, exc)
-                await app.crash(exc)
-                raise
+        # Acked by the batches' ack stage, once their changelog writes are durable.
+        records = stream.noack()
+        intake: Intake[EventT] = Intake(max_pending=2 * settings.batch_size)
+        batches = asyncio.ensure_future(apply_batches(intake, records.ack))
+        try:
+            async for event in records.events():
+                app.metrics.observe_stage("accepted_to_consumed", max(0.0, time.time() - event.message.timestamp))
+                await intake.put(event)
+        finally:
+            batches.cancel()
 
     @app.timer(IDLE_BEFORE_CATCH_UP, name="catch_up_undelivered_records")
     async def catch_up_undelivered_records() -> None:
@@ -526,6 +548,7 @@ def register_agents(app: LeaderboardApp) -> None:
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        app.freshness.reset()
         applier.partitions_revoked({tp.partition for tp in revoked if tp.topic == SCORE_UPDATES_TOPIC})
 
     @app.agent(app.game_rule_updates_topic, name="apply_game_rules")

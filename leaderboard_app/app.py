@@ -21,13 +21,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
+from faust.types import TransportT
 from mode import ServiceT
 
 from leaderboard_app.agents import register_agents
 from leaderboard_app.archiver import register_archiver
 from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.auth import open_warning
-from leaderboard_app.health import KafkaHealth, LagMonitor
+from leaderboard_app.faust_compat import low_latency_transport
+from leaderboard_app.health import Freshness, KafkaHealth, LagMonitor
 from leaderboard_app.loadgen import register_load_command
 from leaderboard_app.logs import logging_config
 from leaderboard_app.metrics import LeaderboardMetrics
@@ -64,6 +66,11 @@ class LeaderboardApp(faust.App):
             # The table browser would hand anyone every player's record.
             web_tables_enabled=False,
             producer_acks=-1,
+            # A standby copy costs each worker Faust's whole per-record consumer path
+            # once more for every changelog record of the other workers, and on two
+            # cores it starved the agent's own records (docs/scaling.md, "Standby
+            # replicas"). TABLE_STANDBY_REPLICAS=1 brings it back for faster failover.
+            table_standby_replicas=0,
             autodiscover=False,
         )
         log_config = logging_config(settings.log_format)
@@ -86,6 +93,8 @@ class LeaderboardApp(faust.App):
         self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
         self.lag_monitor = LagMonitor(self.kafka_health, self.redis_leaderboard, SCORE_UPDATES_TOPIC,
                                       settings.topic_partitions, beacon=self.beacon)
+        #: Whether this worker has caught up with its partitions since it took them (GET /ready).
+        self.freshness = Freshness()
         self.metrics.watch(self)
         #: The Redis pollers behind GET /stream/topk, shared by its subscribers.
         self.top_feeds = TopFeeds(self.metrics)
@@ -102,6 +111,11 @@ class LeaderboardApp(faust.App):
         register_views(self)
         # Open event streams would hold the web server's shutdown for a minute.
         self.web.web_app.on_shutdown.append(self.top_feeds.close)
+
+    def _new_transport(self) -> TransportT:
+        # Faust's consumer waits up to 1.5 s per fetch; see faust_compat.low_latency_transport.
+        transport = low_latency_transport(self.settings.fetch_wait_ms)
+        return transport(self.conf.broker_consumer, self)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         # The sinks start before the consumer, so the agent never sees an event

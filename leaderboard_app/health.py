@@ -74,6 +74,8 @@ class LagMonitor(Service):
         self.events_behind: int | None = None
         #: The same per partition (every partition of the topic); empty while unknown.
         self.behind_by_partition: dict[int, int] = {}
+        #: Each partition's end offset as last read; empty while unknown.
+        self.end_offsets: dict[int, int] = {}
         super().__init__(**kwargs)
 
     async def on_stop(self) -> None:
@@ -89,8 +91,10 @@ class LagMonitor(Service):
         except Exception as exc:  # any failure only makes the lag unknown
             self.events_behind = None
             self.behind_by_partition = {}
+            self.end_offsets = {}
             self.log.debug("lag unknown: %r", exc)
             return
+        self.end_offsets = {tp.partition: end for tp, end in end_offsets.items()}
         behind = {tp.partition: max(0, end - applied.get(tp.partition, 0)) for tp, end in end_offsets.items()}
         self.behind_by_partition = behind
         self.events_behind = sum(behind.values())
@@ -102,3 +106,37 @@ class LagMonitor(Service):
             await consumer.start()
             self._consumer = consumer
         return await self._consumer.end_offsets(self._partitions)
+
+
+#: Events a worker's own partitions may be behind the topic's end for it to count as caught up.
+READY_LAG_EVENTS = 500
+
+
+class Freshness:
+    """Whether a worker has caught up with its ``score_updates`` partitions since it last took them.
+
+    A worker that answers but still restores its table, or applies a backlog, would give a
+    new score to a player seconds late: it is not ready until its partitions' lag has
+    come down to :data:`READY_LAG_EVENTS` once. From then on it stays caught up (a lag that
+    load brings later is what the lag header reports) until its partitions change.
+    """
+
+    def __init__(self) -> None:
+        self._caught_up = False
+
+    def reset(self) -> None:
+        """The worker's partitions changed: it must catch up with them again."""
+        self._caught_up = False
+
+    def caught_up(self, restoring: bool, ends: dict[int, int], applied: dict[int, int | None]) -> bool:
+        """Whether the worker is caught up.
+
+        ``applied`` maps each partition it owns to the next offset its table says to apply
+        (None: none applied yet), ``ends`` each partition to its end offset (empty: unknown).
+        """
+        if restoring:
+            return False
+        if not self._caught_up and all(partition in ends for partition in applied):
+            behind = sum(max(0, ends[partition] - (next_offset or 0)) for partition, next_offset in applied.items())
+            self._caught_up = behind <= READY_LAG_EVENTS
+        return self._caught_up

@@ -61,6 +61,11 @@ UNMATCHED_ROUTE = "unmatched"
 
 # Answers take milliseconds to seconds; batches and sink writes likewise.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A record's stages: finer below 100 ms, where a fresh score lives, and up to a minute behind.
+_STAGE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+                  2.5, 5.0, 10.0, 30.0, 60.0)
+#: The stages of :meth:`LeaderboardMetrics.observe_stage`.
+EVENT_STAGES = ("accepted_to_consumed", "consumed_to_redis", "consumed_to_cassandra")
 
 
 class LeaderboardMetrics:
@@ -90,6 +95,12 @@ class LeaderboardMetrics:
             f"{PREFIX}_agent_batch_duration_seconds",
             "Time the agent took to apply one batch of score_updates records.",
             buckets=_LATENCY_BUCKETS, registry=reg)
+        self.stage_seconds = Histogram(
+            f"{PREFIX}_event_stage_seconds",
+            "Time each score_updates record spent in each stage on its way to the indexes: accepted"
+            " (the record's Kafka timestamp, set as POST /score sends it) -> consumed (handed to the"
+            " agent), consumed -> redis (its batch's Redis writes made), consumed -> cassandra.",
+            ["stage"], buckets=_STAGE_BUCKETS, registry=reg)
         self.sink_write_seconds = Histogram(
             f"{PREFIX}_sink_write_duration_seconds", "Time one write to a sink took, by sink.",
             ["sink"], buckets=_LATENCY_BUCKETS, registry=reg)
@@ -117,6 +128,7 @@ class LeaderboardMetrics:
         # The agent counts every record: its series are looked up once, here, not per record.
         self._events_by_outcome = {outcome: self.events_processed.labels(outcome=outcome)
                                    for outcome in EVENT_OUTCOMES}
+        self._stages = {stage: self.stage_seconds.labels(stage=stage) for stage in EVENT_STAGES}
         for sink in SINKS:
             self.sink_write_seconds.labels(sink=sink)
             self.sink_write_failures.labels(sink=sink)
@@ -155,6 +167,10 @@ class LeaderboardMetrics:
         """Observe how long the agent's ``with`` block (one batch) takes."""
         with self.batch_seconds.time():
             yield
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        """Observe the time one record spent in ``stage`` (one of :data:`EVENT_STAGES`)."""
+        self._stages[stage].observe(seconds)
 
     # -- the sinks (sinks/redis.py, sinks/cassandra.py) -----------------------------
 

@@ -93,10 +93,11 @@ class Settings:
     #: Seconds a client may take to send a request body.
     body_timeout: float = 10.0
     #: Most score_updates records the agent applies together (one Redis round trip,
-    #: one wait for the changelog) ...
+    #: one wait for the changelog); a batch takes what has arrived, it never waits to fill.
     batch_size: int = 1000
-    #: ... and the longest it waits for a batch to fill (seconds): the latency it may add.
-    batch_window: float = 0.005
+    #: Longest a Kafka fetch waits for records (ms) when none of its partitions has any:
+    #: also how long records of a partition left out of the fetch in flight may wait.
+    fetch_wait_ms: int = 10
     #: Memory of each partition's RocksDB store of player_scores, in MiB: the write buffer
     #: (at most two in memory) and the block cache. Faust's defaults (64 MiB, three; 2 GiB)
     #: let a worker grow by gigabytes.
@@ -143,7 +144,7 @@ class Settings:
             rate_limit=_read(env, "LEADERBOARD_RATE_LIMIT", "1000", _non_negative_int),
             body_timeout=_read(env, "LEADERBOARD_BODY_TIMEOUT", "10", _positive_float),
             batch_size=_read(env, "LEADERBOARD_BATCH_SIZE", "1000", _positive_int),
-            batch_window=_read(env, "LEADERBOARD_BATCH_WINDOW", "0.005", _positive_float),
+            fetch_wait_ms=_read(env, "LEADERBOARD_FETCH_WAIT_MS", "10", _positive_int),
             store_write_buffer_mb=_read(env, "LEADERBOARD_STORE_WRITE_BUFFER_MB", "8", _positive_int),
             store_block_cache_mb=_read(env, "LEADERBOARD_STORE_BLOCK_CACHE_MB", "32", _positive_int),
             log_format=_read(env, "LOG_FORMAT", cls.log_format, _log_format),

@@ -21,9 +21,10 @@ class AcknowledgedTable(faust.Table):
     source offsets, flushes it for at most 0.1 s: an offset can be committed while
     the write it caused is still unsent, and a crash then loses the update for good
     (seen here as lost ``incr`` amounts under SIGKILL). This table keeps its writes
-    until the agent calls :meth:`changelog_written` after a batch: they then go to
-    the producer in one loop, and are awaited, so an offset is only ever committed
-    after the state it produced is in the changelog.
+    until the agent calls :meth:`flush_changelog` after a batch: they then go to
+    the producer in one loop, and the agent acks the batch's records once Kafka has
+    acknowledged them, so an offset is only ever committed after the state it
+    produced is in the changelog.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -43,10 +44,12 @@ class AcknowledgedTable(faust.Table):
         self._unsent.append(future)
         return future
 
-    async def changelog_written(self) -> None:
-        """Send every changelog write made so far and wait until Kafka has acknowledged them."""
-        if not self._unsent:
-            return
+    async def flush_changelog(self) -> asyncio.Future[list[RecordMetadata]]:
+        """Hand every changelog write made so far to the producer, in order.
+
+        Returns a future done once Kafka has acknowledged all of them (failed if
+        any failed), so the agent can go on with its next batch meanwhile.
+        """
         unsent, self._unsent = self._unsent, []
         producer = self.app.producer  # started with the app, before any agent
         topic = self.changelog_topic.get_topic_name()
@@ -55,7 +58,7 @@ class AcknowledgedTable(faust.Table):
             sent = await producer.send(topic, message.key, message.value, partition=message.partition,
                                        timestamp=message.timestamp, headers=message.headers)
             sent.add_done_callback(partial(self._acknowledged, future))
-        await asyncio.gather(*unsent)
+        return asyncio.gather(*unsent)
 
     def _acknowledged(self, future: FutureMessage, sent: asyncio.Future[RecordMetadata]) -> None:
         try:
@@ -81,6 +84,12 @@ def progress_key(partition: int) -> bytes:
     exactly where the applied records end, whatever offset Kafka has committed.
     """
     return b"#progress:" + str(partition).encode("ascii")
+
+
+def stored_progress(table: faust.Table, partition: int) -> int | None:
+    """The next ``score_updates`` offset to apply in ``partition`` as ``table`` holds it (None: none applied)."""
+    raw = table.get(progress_key(partition))
+    return int(raw) if raw else None
 
 
 def archived_key(partition: int) -> bytes:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -196,6 +196,8 @@ class CassandraArchive(Service):
         self._filed_through: dict[int, int] = {}
         #: score_updates partition -> the offset below which every record's writes are made.
         self.written_through: dict[int, int] = {}
+        #: Called with the partitions and offsets whose ``written_through`` just advanced.
+        self.on_written: Callable[[dict[int, int]], None] | None = None
         self._wakeup = asyncio.Event()
         self._cluster: Cluster | None = None
         self._session: Session | None = None
@@ -479,6 +481,8 @@ class CassandraArchive(Service):
             raise
         for partition, offset in marks.items():
             self.written_through[partition] = max(offset, self.written_through.get(partition, -1))
+        if marks and self.on_written is not None:
+            self.on_written(marks)
         for future in waiting:
             if not future.done():
                 future.set_result(None)

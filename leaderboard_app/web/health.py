@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from faust.web import Blueprint, Request, Response
 
 from leaderboard_app.errors import BackendUnavailable
+from leaderboard_app.tables import stored_progress
 from leaderboard_app.web.base import LeaderboardView
 
 blueprint = Blueprint("health")
@@ -51,14 +52,19 @@ class ReadyView(LeaderboardView):
                 # Rankings are served, but they are not whole until every partition is back.
                 redis = f"rebuilding the index (partitions {missing} missing)"
         states = {"kafka": kafka, "redis": redis, "cassandra": cassandra}
-        ready = all(states[name] == "ok" for name in REQUIRED)
+        # Reads and writes are served meanwhile, but new scores wait until it is done.
+        restoring = app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set()
+        partitions = app.assigned_partitions()
+        applied = {partition: stored_progress(app.player_scores, partition) for partition in partitions}
+        caught_up = app.freshness.caught_up(restoring, app.lag_monitor.end_offsets, applied)
+        ready = all(states[name] == "ok" for name in REQUIRED) and caught_up
         body = {
             "status": "ready" if ready else "unavailable",
             **states,
-            "partitions": app.assigned_partitions(),
+            "partitions": partitions,
             "pendingCassandraWrites": app.archive.pending_count,
-            # Reads and writes are served meanwhile, but new scores wait until it is done.
-            "restoringTables": app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set(),
+            "restoringTables": restoring,
+            "caughtUp": caught_up,
             "lag": app.lag_monitor.events_behind,
         }
         return self.json_response(body, status=200 if ready else 503)

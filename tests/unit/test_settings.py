@@ -33,7 +33,7 @@ def test_environment_overrides_and_data_dir_follows_the_port():
         ("LEADERBOARD_KAFKA_TIMEOUT", "-1"),
         ("LEADERBOARD_RATE_LIMIT", "-5"),
         ("LEADERBOARD_BATCH_SIZE", "0"),
-        ("LEADERBOARD_BATCH_WINDOW", "0"),
+        ("LEADERBOARD_FETCH_WAIT_MS", "0"),
         ("LEADERBOARD_STORE_WRITE_BUFFER_MB", "0"),
         ("LEADERBOARD_STORE_BLOCK_CACHE_MB", "lots"),
     ],
@@ -44,9 +44,9 @@ def test_bad_values_name_the_variable(name, value):
 
 
 def test_batching_is_configurable():
-    assert (Settings.from_env({}).batch_size, Settings.from_env({}).batch_window) == (1000, 0.005)
-    settings = Settings.from_env({"LEADERBOARD_BATCH_SIZE": "50", "LEADERBOARD_BATCH_WINDOW": "0.02"})
-    assert (settings.batch_size, settings.batch_window) == (50, 0.02)
+    assert (Settings.from_env({}).batch_size, Settings.from_env({}).fetch_wait_ms) == (1000, 10)
+    settings = Settings.from_env({"LEADERBOARD_BATCH_SIZE": "50", "LEADERBOARD_FETCH_WAIT_MS": "20"})
+    assert (settings.batch_size, settings.fetch_wait_ms) == (50, 20)
 
 
 def test_the_table_stores_memory_is_bounded_and_configurable():

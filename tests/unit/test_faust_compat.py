@@ -1,18 +1,22 @@
-"""release_dropped against the pinned Faust's real consumer bookkeeping."""
+"""leaderboard_app.faust_compat against the pinned Faust's (and aiokafka's) real internals."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterator
 
+import aiokafka
 import faust
 import pytest
+from faust.streams import current_event
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types.tuples import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaderboard_app.commits import release_dropped
+from leaderboard_app.faust_compat import in_context_of, low_latency_transport, release_dropped
 
 TOPIC = "score_updates"
 PARTITION = TP(TOPIC, 0)
@@ -40,8 +44,10 @@ def consumer(faust_app: faust.App) -> Iterator[object]:
 
 def _forget(consumer: object) -> None:
     """Clear PARTITION from the consumer's books, for the next test."""
-    for books in (consumer._committed_offset, consumer._acked, consumer._acked_index, consumer._gap):  # type: ignore[attr-defined]
-        books.pop(PARTITION, None)
+    books = (consumer._committed_offset, consumer._acked,  # type: ignore[attr-defined]
+             consumer._acked_index, consumer._gap)  # type: ignore[attr-defined]
+    for book in books:
+        book.pop(PARTITION, None)
 
 
 def _ack(consumer: object, *offsets: int) -> None:
@@ -117,3 +123,37 @@ def test_commits_with_releases_reach_the_durable_progress_and_never_pass_it(
         assert consumer._committed_offset[PARTITION] == durable_next
     finally:
         _forget(consumer)
+
+
+async def test_the_low_latency_transport_gives_the_worker_consumer_its_fetch_wait() -> None:
+    class App(faust.App):
+        def _new_transport(self) -> object:
+            return low_latency_transport(7)(self.conf.broker_consumer, self)
+
+    app = App("test-fetch-wait", broker="kafka://127.0.0.1:1")  # never started, never connects
+    app.loop = asyncio.get_running_loop()
+    thread = app.consumer._thread
+    try:
+        assert isinstance(thread, faust_aiokafka.AIOKafkaConsumerThread)
+        worker_consumer = thread._create_worker_consumer(app.transport)
+        assert worker_consumer._fetch_max_wait_ms == 7
+        # What the override relies on: Faust passes 1,500 ms, and aiokafka's start() builds
+        # its fetcher from the attribute, not from the constructor's argument.
+        assert "fetch_max_wait_ms=1500" in inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread)
+        assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+        await worker_consumer.stop()  # never started: releases what its constructor made
+    finally:
+        thread.thread_loop.close()
+
+
+def test_in_context_of_sets_the_event_faust_tables_read() -> None:
+    class Event:  # weakly referenced, as Faust's events are
+        pass
+
+    event = Event()
+    in_context_of(event)  # type: ignore[arg-type]
+    try:
+        assert current_event() is event
+    finally:
+        in_context_of(None)
+    assert current_event() is None

@@ -1,0 +1,102 @@
+"""Every place the service touches Faust's (and aiokafka's) internals, pinned by tests/unit/test_faust_compat.py.
+
+faust-streaming 0.15 gives no public way to do four things the agent needs:
+
+* **The current event of a task** (:func:`in_context_of`). A table finds a key's
+  partition (in its store and changelog) from the current event, a context
+  variable the stream sets in the task that iterates it. The agent applies its
+  batches in a task of its own, so it sets that variable per record.
+* **The consumer's fetch wait** (:func:`low_latency_transport`). Faust builds its
+  aiokafka consumer with ``fetch_max_wait_ms=1500``, and aiokafka keeps one fetch
+  in flight per broker: records of a partition whose previous records were just
+  handed on wait until that fetch, for the other partitions, returns, which on a
+  quiet topic is the full 1.5 s. That was the tail of freshness at low load and
+  right after start.
+* **Acking events after the agent's own work** (the stream's ``noack`` clone and
+  ``Stream.ack``, public API, used by agents.py).
+* **Committing past records Faust dropped** (:func:`release_dropped`). Faust
+  commits a partition up to its first record not acked in its books, and records
+  the agent applied can be missing from them. Around a rebalance its stream
+  iterator drops records fetched under the previous generation, or while the
+  flow was suspended, without acking them, expecting to fetch them again from
+  the committed offset; when the worker keeps the partition its consumer has
+  already read past them and never does (runs of up to 1,950 records applied in
+  a worker's first seconds were seen missing as well). The partition's committed
+  offset then stops for as long as the worker owns it. The agent itself applies
+  every record (any record below a later one's offset is read from Kafka), so
+  their effect is in the table; only Faust's bookkeeping lags, and
+  :func:`release_dropped` fills it in from the partition's durable progress
+  (``_committed_offset``, ``_acked``, ``_acked_index``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import aiokafka
+from faust.streams import _current_event
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, EventT
+
+
+def in_context_of(event: EventT | None) -> None:
+    """Make ``event`` the current event of this task for Faust's tables (None: no event)."""
+    _current_event.set(None if event is None else weakref.ref(event))
+
+
+def low_latency_transport(fetch_max_wait_ms: int) -> type[faust_aiokafka.Transport]:
+    """Faust's aiokafka transport, with consumers that wait at most ``fetch_max_wait_ms`` per fetch.
+
+    The broker answers a fetch as soon as any of its partitions has a record,
+    so the wait only matters when none has: it bounds how long a record of a
+    partition left out of the fetch in flight waits for the next one.
+    """
+
+    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+            consumer = super()._create_worker_consumer(transport)
+            # Read by AIOKafkaConsumer.start() when it builds its fetcher.
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms
+            return consumer
+
+    class Consumer(faust_aiokafka.Consumer):
+        def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    class Transport(faust_aiokafka.Transport):
+        pass
+
+    Transport.Consumer = Consumer
+    return Transport
+
+
+def release_dropped(consumer: Any, tp: TP, durable_next: int) -> range | None:
+    """Mark the records of ``tp`` that hold its committed offset back as acknowledged.
+
+    ``durable_next`` is the partition's next offset to apply as the changelog
+    holds it: every record below it is applied and its state durable, so
+    committing up to it is what acking them would have done. Acts only when
+    Faust cannot commit by itself: nothing acked is left while the committed
+    offset is below ``durable_next``, or the earliest acked record lies more than
+    one past it. Returns the offsets it marked, or None.
+
+    Runs on the event loop thread, as Faust's own acks do.
+    """
+    committed = consumer._committed_offset.get(tp)
+    if committed is None:  # Faust commits its first run of acked records whatever lies before it
+        return None
+    acked = consumer._acked.get(tp)
+    if acked:
+        stop = min(acked)
+        # Faust commits by itself while its earliest acked record is at most one past the committed offset.
+        if stop <= committed + 1 or stop > durable_next:
+            return None
+    else:
+        stop = durable_next
+        if stop <= committed:
+            return None
+    released = range(committed, stop)
+    consumer._acked[tp].extend(released)
+    consumer._acked_index[tp].update(released)
+    return released
