@@ -17,6 +17,10 @@ score became visible somewhere in it, and ``resolution_p99_ms`` says how sharp t
 Whether the rate was sustained shows in the events still to apply when the last sample was
 sent (``events_behind_when_sampling_ended``): more than a second's worth, and the workers were
 falling behind, so the figures grow with the window instead of measuring a steady state.
+
+Besides the samples' own reads, a second wrk holds ``READ_LOAD_PER_S`` GET /rank a second on
+players of the first half, as players reading the board would; and the workers' stage
+histograms over the sampling window (bench/stages.py) say where the time went.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bench import stages
 from bench.load import Load, LoadResult
 from bench.profiles import Profile
 from bench.progress import say, warn
@@ -47,6 +52,8 @@ READS_PER_S = 200.0
 VISIBLE_TIMEOUT_S = 30.0
 #: Seconds the background load runs before sampling begins, and after it ends.
 SETTLE_S = 2.0
+#: GET /rank a second of the read load that runs beside the writes.
+READ_LOAD_PER_S = 200.0
 #: Scores of the sampled submissions: above every backlog score and every background one.
 SAMPLE_SCORE_BASE = 4 * SCORE_CEILING
 
@@ -121,14 +128,15 @@ class _Sampling:
     events_behind_at_end: int | None
 
 
-async def _sample(urls: list[str], api_key: str | None, population: Population, per_s: int, seconds: float,
+async def _sample(urls: list[str], api_key: str | None, population: Population, skip: int, per_s: int,
+                  seconds: float,
                   reads: SampleReads, events_behind: Callable[[], int] | None) -> _Sampling:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    first = population.size // 2
+    first = population.size // 2 + skip
     count = int(per_s * seconds)
     if first + count > population.size:
         raise ValueError(f"the population ({population.size}) is too small for {count} samples")
-    samples = [Sample(population.player(first + n), SAMPLE_SCORE_BASE + n) for n in range(count)]
+    samples = [Sample(population.player(first + n), SAMPLE_SCORE_BASE + skip + n) for n in range(count)]
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=10),
                                      connector=aiohttp.TCPConnector(limit=200)) as session:
         tasks = []
@@ -144,33 +152,47 @@ async def _sample(urls: list[str], api_key: str | None, population: Population, 
 
 
 def measure_freshness(load: Load, population: Population, profile: Profile, rate: float, connections: int,
-                      events_behind: Callable[[], int] | None = None) -> dict:
-    """The ``freshness`` section, with the writes held at ``rate`` per second in all.
+                      events_behind: Callable[[], int] | None = None, settle_s: float = SETTLE_S,
+                      first_sample: int = 0) -> dict:
+    """A ``freshness`` entry, with the writes held at ``rate`` per second in all.
 
-    ``events_behind`` (when the run knows it) counts the events the workers have yet to apply.
+    ``events_behind`` (when the run knows it) counts the events the workers have yet to apply;
+    ``settle_s`` is how long the loads run before the first sample (0: sample from the start);
+    ``first_sample``: how many of the second half's players earlier runs sampled (each sample
+    raises a player no earlier one raised, to a score no other has).
     """
     samples_per_s = profile.freshness_samples_per_s
     background: dict[str, LoadResult] = {}
     env = {"BENCH_GAME": quote(population.game_id, safe=""), "BENCH_USER_PREFIX": population.prefix,
            "BENCH_PLAYERS": str(population.size // 2), "BENCH_FIRST": "0", "BENCH_SCORE_BASE": str(SCORE_CEILING)}
-    load_seconds = profile.freshness_seconds + 2 * SETTLE_S
+    load_seconds = profile.freshness_seconds + settle_s + SETTLE_S
 
     def run_background() -> None:
         background["result"] = load.run("score", seconds=load_seconds, connections=connections,
                                         rate=max(1.0, rate - samples_per_s), env=env)
 
+    def run_reads() -> None:
+        background["reads"] = load.run("rank", seconds=load_seconds, connections=max(2, connections // 8),
+                                       rate=READ_LOAD_PER_S, env=env)
+
+    stages_before = stages.scrape(load.base_urls)
+    readers = threading.Thread(target=run_reads, name="freshness-reads")
+    readers.start()
     thread = threading.Thread(target=run_background, name="freshness-load")
     thread.start()
-    time.sleep(SETTLE_S)  # let the background load reach its rate before sampling
+    time.sleep(settle_s)  # let the background load reach its rate before sampling
     usage = resource.getrusage(resource.RUSAGE_SELF)
     began = time.monotonic()
     reads = SampleReads()
-    sampling = asyncio.run(_sample(load.base_urls, load.api_key, population, samples_per_s,
+    sampling = asyncio.run(_sample(load.base_urls, load.api_key, population, first_sample, samples_per_s,
                                    profile.freshness_seconds, reads, events_behind))
     following_s = time.monotonic() - began
     after = resource.getrusage(resource.RUSAGE_SELF)
+    stage_times = stages.summary(stages.difference(stages_before, stages.scrape(load.base_urls)))
     thread.join()
+    readers.join()
     written = background["result"]
+    reads = background["reads"]
     samples = sampling.samples
     # A sample never seen is later than any seen: it counts, as infinity, in the percentiles.
     delays = [math.inf if s.visible_ms is None else s.visible_ms for s in samples]
@@ -191,6 +213,7 @@ def measure_freshness(load: Load, population: Population, profile: Profile, rate
         "max_ms": _round(max(delays, default=None)),
         "mean_ms": _round(statistics.fmean(visible)) if visible and not failed else None,
         "samples": len(samples),
+        "samples_end": first_sample + len(samples),
         "samples_failed": len(failed),
         "visible_timeout_ms": VISIBLE_TIMEOUT_S * 1000,
         "resolution_p99_ms": _round(percentile([s.resolution_ms for s in samples if s.resolution_ms is not None], 99)),
@@ -202,10 +225,15 @@ def measure_freshness(load: Load, population: Population, profile: Profile, rate
                               for i in range(4)],
         "sampler_cpu_share": round((after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
                                    / (following_s * (os.cpu_count() or 1)), 3),
-        "runs": {"background": written.as_json()},
+        "read_load_per_s": round(reads.ok_per_s, 1),
+        "read_load_p99_ms": reads.p99_ms,
+        "stages": stage_times,
+        "runs": {"background": written.as_json(), "reads": reads.as_json()},
     }
-    say(f"freshness at {rate_per_s:,.0f} writes/s: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms"
-        f" ({len(visible)} of {len(samples)} samples seen; null: later than {VISIBLE_TIMEOUT_S:g} s)")
+    say(f"freshness at {rate_per_s:,.0f} writes/s and {reads.ok_per_s:,.0f} reads/s: p50 {result['p50_ms']} ms,"
+        f" p99 {result['p99_ms']} ms ({len(visible)} of {len(samples)} samples seen; null: later than"
+        f" {VISIBLE_TIMEOUT_S:g} s); stages p50/p99 ms: "
+        + ", ".join(f"{name} {entry['p50_ms']}/{entry['p99_ms']}" for name, entry in stage_times.items()))
     return result
 
 

@@ -25,6 +25,11 @@ async def hello(request: web.Request) -> web.Response:
 async def serve(host: str, port: int) -> None:
     application = web.Application()
     application.router.add_route("*", "/{tail:.*}", hello)
+    await serve_until_stopped(application, host, port)
+
+
+async def serve_until_stopped(application: web.Application, host: str, port: int) -> None:
+    """Serve ``application`` as Faust serves the workers' views, until SIGTERM or SIGINT."""
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

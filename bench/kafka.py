@@ -26,15 +26,22 @@ class Kafka:
 
     def end_offsets(self, topic: str, partitions: int) -> dict[int, int]:
         """The next offset of each partition of ``topic``."""
+        return self._offsets(topic, partitions, beginning=False)
 
+    def beginning_offsets(self, topic: str, partitions: int) -> dict[int, int]:
+        """The first offset still held in each partition of ``topic``."""
+        return self._offsets(topic, partitions, beginning=True)
+
+    def _offsets(self, topic: str, partitions: int, beginning: bool) -> dict[int, int]:
         async def read() -> dict[int, int]:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False)
             await consumer.start()
             try:
-                ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+                tps = [TopicPartition(topic, p) for p in range(partitions)]
+                found = await (consumer.beginning_offsets(tps) if beginning else consumer.end_offsets(tps))
             finally:
                 await consumer.stop()
-            return {tp.partition: offset for tp, offset in ends.items()}
+            return {tp.partition: offset for tp, offset in found.items()}
 
         return asyncio.run(read())
 

@@ -8,6 +8,13 @@
   is deleted afterwards.
 * HTTP: a bare aiohttp server (bench/hello.py), one process per worker the service runs,
   loaded by the same wrk settings as the service.
+* Bare ingest and bare query (bench/bare.py): the least the service's POST /score and
+  GET /rank do (validate and produce with ``acks=all``; one ZREVRANK + ZSCORE round trip),
+  one server per worker, loaded by the wrk script and connections of the service's own
+  measurement. The query's is taken in the query phase, on the board the service ranks.
+
+The no-op Faust agent (bench/noop.py) and the bare pipeline (bench/bare_pipeline.py) have
+modules of their own.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ import os
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import redis
 
@@ -27,12 +37,23 @@ from bench.kafka import Kafka
 from bench.load import Load, LoadResult
 from bench.machine import REPO_DIR
 from bench.processes import ChildProcess, port_free, wait_listening
+from bench.progress import say, warn
+from leaderboard_app.loadgen import Population
+from leaderboard_app.models import DEFAULT_RULES, GameRules
+from leaderboard_app.seasons import season_of
+from leaderboard_app.settings import Settings
+from leaderboard_app.sinks.redis import RULES_KEY, season_keys
 
 #: A database of the Redis server that the service (db 0) does not use, and the one key put there.
 REDIS_BENCH_DB = 15
 REDIS_BENCH_KEY = "myzset"
 KAFKA_PERF_TOPIC = "leaderboard-bench-producer-perf"
 HELLO_PORTS = (6091, 6092)
+#: The bare servers' ports: 6093 and up, one per process (ingest and query never run at once).
+BARE_FIRST_PORT = 6093
+BARE_INGEST_TOPIC = "leaderboard-bench-bare-ingest"
+#: The bare query server reads the game's members hash before it listens.
+BARE_QUERY_START_TIMEOUT = 180.0
 
 
 def parse_redis_benchmark_csv(output: str) -> float:
@@ -106,24 +127,100 @@ def kafka_limits(broker_url: str, records: int, record_size: int, partitions: in
                                "partitions": partitions, **summary}}
 
 
-def http_limits(processes: int, root: Path, seconds: float, warmup: float, connections: int) -> dict[str, object]:
-    """The GET rate of bare aiohttp servers, one per worker the service runs, under the service's wrk settings."""
-    ports = HELLO_PORTS[:processes]
+@contextmanager
+def _servers(label: str, ports: Sequence[int], module_args: Callable[[int], list[str]], root: Path,
+             start_timeout: float = 30.0) -> Iterator[Load]:
+    """Run ``python -m <module_args(port)>`` on each port; yield a Load over them; stop them (by PID)."""
     taken = [port for port in ports if not port_free(port)]
     if taken:
-        raise RuntimeError(f"ports {taken} are in use; the hello servers need them")
-    servers = [ChildProcess(f"hello {port}", [sys.executable, "-m", "bench.hello", "--port", str(port)],
-                            root / f"hello-{port}.log") for port in ports]
+        raise RuntimeError(f"ports {taken} are in use; the {label} servers need them")
+    servers = [ChildProcess(f"{label} {port}", [sys.executable, "-m", *module_args(port)],
+                            root / f"{label}-{port}.log") for port in ports]
     try:
         for server in servers:
             server.start()
         for server, port in zip(servers, ports):
-            wait_listening(server, port)
-        load = Load([f"http://127.0.0.1:{port}" for port in ports])
-        load.run("get", "/hello", seconds=warmup, connections=connections)
-        result: LoadResult = load.run("get", "/hello", seconds=seconds, connections=connections)
+            wait_listening(server, port, start_timeout)
+        yield Load([f"http://127.0.0.1:{port}" for port in ports])
     finally:
         for server in servers:
             server.stop(10)
+
+
+def _fastest(load: Load, script: str, path: str, seconds: float, warmup: float, connections: int,
+             env: Mapping[str, str], warmup_env: Mapping[str, str] | None = None) -> LoadResult:
+    """An unmeasured warm-up, then one run as fast as the connections go."""
+    load.run(script, path, seconds=warmup, connections=connections, env=warmup_env or env)
+    return load.run(script, path, seconds=seconds, connections=connections, env=env)
+
+
+def http_limits(processes: int, root: Path, seconds: float, warmup: float, connections: int) -> dict[str, object]:
+    """The GET rate of bare aiohttp servers, one per worker the service runs, under the service's wrk settings."""
+    with _servers("hello", HELLO_PORTS[:processes], lambda port: ["bench.hello", "--port", str(port)], root) as load:
+        result = _fastest(load, "get", "/hello", seconds, warmup, connections, {})
     return {"http_hello_rps": round(result.ok_per_s, 1), "http_hello_run": result.as_json(),
             "http_hello_processes": processes}
+
+
+def _bare_ports(processes: int) -> tuple[int, ...]:
+    return tuple(range(BARE_FIRST_PORT, BARE_FIRST_PORT + processes))
+
+
+def bare_ingest_limits(settings: Settings, game_id: str, processes: int, root: Path, seconds: float, warmup: float,
+                       connections: int) -> dict[str, object]:
+    """POST /score answers per second of bare servers that validate as the service does and produce with acks=all.
+
+    Loaded as ``ingest.single_rps`` is (bench/ingest.py: score.lua, a new player per request).
+    """
+    kafka = Kafka(settings.broker_url)
+    kafka.create_topic(BARE_INGEST_TOPIC, settings.topic_partitions)
+    try:
+        with _servers("bare-ingest", _bare_ports(processes),
+                      lambda port: ["bench.bare", "ingest", "--port", str(port), "--topic", BARE_INGEST_TOPIC],
+                      root) as load:
+            env = {"BENCH_GAME": quote(game_id, safe=""), "BENCH_USER_PREFIX": "s"}
+            result = _fastest(load, "score", "/", seconds, warmup, connections, env,
+                              warmup_env={**env, "BENCH_USER_PREFIX": "w"})
+    finally:
+        kafka.delete_topic(BARE_INGEST_TOPIC)
+    if result.error_count:
+        warn(f"bare ingest: {result.errors} errors in {result.requests} requests")
+    return {"bare_ingest_rps": round(result.ok_per_s, 1), "bare_ingest_run": result.as_json(),
+            "bare_ingest_settings": {"processes": processes, "partitions": settings.topic_partitions,
+                                     "topic": BARE_INGEST_TOPIC, "acks": "all", "script": "score.lua",
+                                     "rules": "defaults, not read from Redis"}}
+
+
+def bare_query_limits(settings: Settings, population: Population, processes: int, root: Path, seconds: float,
+                      warmup: float, connections: int) -> dict[str, object]:
+    """GET /rank answers per second of bare servers making one ZREVRANK + ZSCORE round trip on the game's board.
+
+    Loaded as ``query.rank_rps`` is (bench/query.py: rank.lua over the population). Nothing is
+    measured when this Redis does not rank the population's game (a service elsewhere).
+    """
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        raw = client.hget(RULES_KEY, population.game_id)
+        rules = GameRules.from_bytes(raw) if raw else DEFAULT_RULES
+        season = season_of(rules.reset, time.time_ns() // 1000)
+        players = int(client.zcard(season_keys(population.game_id, season)[0]))
+    finally:
+        client.close()
+    if not players:
+        warn(f"Redis at {settings.redis_url} does not rank {population.game_id!r}: no bare query limit")
+        return {}
+    if players < population.size:
+        warn(f"the board ranks {players} of {population.size} players: /rank of the others answers 404")
+    say(f"limits: bare query ({processes} processes, wrk)")
+    with _servers("bare-query", _bare_ports(processes),
+                  lambda port: ["bench.bare", "query", "--port", str(port), "--game", population.game_id,
+                                "--season", season], root, BARE_QUERY_START_TIMEOUT) as load:
+        env = {"BENCH_GAME": quote(population.game_id, safe=""), "BENCH_USER_PREFIX": population.prefix,
+               "BENCH_PLAYERS": str(population.size)}
+        result = _fastest(load, "rank", "/", seconds, warmup, connections, env)
+    if result.error_count:
+        warn(f"bare query: {result.errors} errors in {result.requests} requests")
+    say(f"limits: bare query {result.ok_per_s:,.0f}/s")
+    return {"bare_query_rps": round(result.ok_per_s, 1), "bare_query_run": result.as_json(),
+            "bare_query_settings": {"processes": processes, "players": players, "season": season,
+                                    "round_trip": "ZREVRANK + ZSCORE in one pipeline", "script": "rank.lua"}}

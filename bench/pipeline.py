@@ -84,15 +84,57 @@ def produce_backlog(settings: Settings, kafka: Kafka, index: RedisIndex, populat
     preexisting = sum(before[p] - starts[p] for p in before)
     if preexisting:
         warn(f"{preexisting} events were already waiting in {SCORE_UPDATES_TOPIC}; they drain with the backlog")
+    season, landed, produce_s = _produce_population(settings, kafka, SCORE_UPDATES_TOPIC, population)
+    ends = kafka.end_offsets(SCORE_UPDATES_TOPIC, partitions)
+    say(f"produced {len(landed)} events in {produce_s:.1f} s ({len(landed) / produce_s:,.0f}/s)")
+    return Backlog(population, season, starts, ends, preexisting, _probes(population, landed), produce_s)
+
+
+def _produce_population(settings: Settings, kafka: Kafka, topic: str,
+                        population: Population) -> tuple[str, list[int], float]:
+    """Produce one submission per player to ``topic``, encoded as POST /score encodes it.
+
+    Returns the season the records are stamped with, the partition each landed in and the
+    seconds producing took.
+    """
     now_us = time.time_ns() // 1000
     season = accepted_season(DEFAULT_RULES.reset, now_us, now_us, settings.season_grace_us)
     started = time.monotonic()
     with click.progressbar(length=population.size, label=f"producing {population.size} events") as bar:
-        landed = kafka.produce(SCORE_UPDATES_TOPIC, score_records(population, season, now_us), bar.update)
-    produce_s = time.monotonic() - started
-    ends = kafka.end_offsets(SCORE_UPDATES_TOPIC, partitions)
-    say(f"produced {len(landed)} events in {produce_s:.1f} s ({len(landed) / produce_s:,.0f}/s)")
-    return Backlog(population, season, starts, ends, preexisting, _probes(population, landed), produce_s)
+        landed = kafka.produce(topic, score_records(population, season, now_us), bar.update)
+    return season, landed, time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class TopicBacklog:
+    """Records of the service's kind waiting in a topic of the bench's own (the limits' backlogs)."""
+
+    topic: str
+    population: Population
+    season: str
+    #: Each partition's end offset before the records were produced (where they start) and after.
+    starts: dict[int, int]
+    ends: dict[int, int]
+    produce_s: float
+
+    @property
+    def events(self) -> int:
+        return sum(self.ends[p] - self.starts[p] for p in self.ends)
+
+
+def produce_topic_backlog(settings: Settings, kafka: Kafka, topic: str, population: Population) -> TopicBacklog:
+    """Create ``topic`` with the service's partition count and fill it as the pipeline phase fills score_updates.
+
+    The records are exactly those of the pipeline's backlog (keys, values, partitions), so
+    what consumes them pays for the same bytes and the same decoding.
+    """
+    partitions = settings.topic_partitions
+    kafka.create_topic(topic, partitions)
+    before = kafka.end_offsets(topic, partitions)
+    season, landed, produce_s = _produce_population(settings, kafka, topic, population)
+    ends = kafka.end_offsets(topic, partitions)
+    say(f"produced {len(landed)} events to {topic} in {produce_s:.1f} s ({len(landed) / produce_s:,.0f}/s)")
+    return TopicBacklog(topic, population, season, before, ends, produce_s)
 
 
 def _probes(population: Population, landed: list[int]) -> list[str]:

@@ -11,15 +11,23 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 RESULTS_TABLE = BENCH_DIR / "RESULTS.md"
 
-#: The issue's targets, drawn on the chart.
-TARGETS = {
-    "redis_events_per_s": 20_000,
-    "cassandra_events_per_s": 10_000,
-    "freshness_p99_ms": 250,
-    "query_p99_ms": 10,
-    "single_share_of_hello": 0.5,
-    "query_share_of_hello": 0.6,
-}
+#: The targets of issue 11, each a figure against a limit measured in the same run (or a bound):
+#: (name, figure, "at least"/"at most", the limit's figure or None, factor or bound).
+TARGETS = (
+    ("drain to Redis >= 0.7 x no-op Faust agent", "pipeline.redis_events_per_s", "at least",
+     "limits.faust_noop_events_per_s", 0.7),
+    ("drain to Cassandra >= 0.9 x drain to Redis", "pipeline.cassandra_events_per_s", "at least",
+     "pipeline.redis_events_per_s", 0.9),
+    ("POST /score >= 0.6 x bare ingest", "ingest.single_rps", "at least", "limits.bare_ingest_rps", 0.6),
+    ("GET /rank >= 0.7 x bare query", "query.rank_rps", "at least", "limits.bare_query_rps", 0.7),
+    ("GET /topk k=10 >= 0.7 x bare query", "query.topk10_rps", "at least", "limits.bare_query_rps", 0.7),
+    ("freshness p99 <= 50 ms at 50/s", "freshness.low.p99_ms", "at most", None, 50),
+    ("freshness p99 <= 250 ms at half the drain rate", "freshness.half.p99_ms", "at most", None, 250),
+    ("freshness p99 <= 250 ms at 50/s from the first /ready", "freshness.start.p99_ms", "at most", None, 250),
+    ("ready <= 10 s after a restart with its data", "recovery.ready_after_restart_s", "at most", None, 10),
+    ("/rank p99 <= 10 ms at half rate", "query.rank_p99_ms", "at most", None, 10),
+    ("/topk p99 <= 10 ms at half rate", "query.topk10_p99_ms", "at most", None, 10),
+)
 
 
 def figure(results: dict, dotted: str) -> Any:
@@ -69,6 +77,29 @@ def _drain_marks(results: dict, complete: str) -> str:
     return f" ({', '.join(marks)})" if marks else ""
 
 
+def check_targets(results: dict) -> list[dict]:
+    """Each target of :data:`TARGETS`: the figure, what it is held to, and whether it holds (None: not measured)."""
+    checked = []
+    for name, dotted, sense, limit, factor in TARGETS:
+        value = figure(results, dotted)
+        base = figure(results, limit) if limit else 1.0
+        bound = base * factor if base is not None else None
+        met = None
+        if value is not None and bound is not None:
+            met = value >= bound if sense == "at least" else value <= bound
+        checked.append({"target": name, "figure": dotted, "value": value,
+                        "bound": None if bound is None else round(bound, 1), "met": met})
+    return checked
+
+
+def _freshness_cell(results: dict, name: str) -> str:
+    entry = figure(results, f"freshness.{name}") or {}
+    if not entry:
+        return "–"
+    cell = f"{_number(entry.get('p50_ms'))} / {_number(entry.get('p99_ms'))} @ {_number(entry.get('rate_per_s'))}"
+    return cell + (" (not sustained)" if entry.get("sustained") is False else "")
+
+
 def results_row(results: dict) -> str:
     """One Markdown table row summing up a run (columns as in the header of bench/RESULTS.md)."""
     f = lambda dotted: figure(results, dotted)  # noqa: E731
@@ -83,8 +114,12 @@ def results_row(results: dict) -> str:
         _number(f("ingest.batch_scores_per_s")),
         _number(f("pipeline.redis_events_per_s")) + _drain_marks(results, "redis_complete"),
         _number(f("pipeline.cassandra_events_per_s")) + _drain_marks(results, "cassandra_complete"),
-        f"{_number(f('freshness.p50_ms'))} / {_number(f('freshness.p99_ms'))} @ {_number(f('freshness.rate_per_s'))}"
-        + (" (not sustained)" if f("freshness.sustained") is False else ""),
+        f"{_number(f('limits.faust_noop_events_per_s'))} / {_number(f('limits.bare_pipeline_events_per_s'))}",
+        f"{_number(f('limits.bare_ingest_rps'))} / {_number(f('limits.bare_query_rps'))}",
+        _freshness_cell(results, "low"),
+        _freshness_cell(results, "half"),
+        _freshness_cell(results, "start"),
+        f"{_number(f('recovery.ready_after_restart_s'), 1)} s / {_number(f('recovery.records_per_s'))}",
         f"{_number(f('query.topk10_rps'))} ({_number(f('query.topk10_p99_ms'), 1)})",
         f"{_number(f('query.rank_rps'))} ({_number(f('query.rank_p99_ms'), 1)})",
         _number(f("query.players")),
@@ -92,8 +127,15 @@ def results_row(results: dict) -> str:
         _number(f("memory.worker_rss_bytes_per_player")),
         f"{_number((f('load_generator.max_cpu_share') or 0) * 100)} %",
         f"{_number(f('duration_s'))} s",
+        _targets_cell(results),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _targets_cell(results: dict) -> str:
+    checked = results.get("targets") or check_targets(results)
+    measured = [entry for entry in checked if entry["met"] is not None]
+    return f"{sum(1 for entry in measured if entry['met'])} of {len(measured)}"
 
 
 #: How the header of the run table in bench/RESULTS.md begins (other tables may follow it).
@@ -148,36 +190,41 @@ def write_chart(results: dict) -> Path:
     from matplotlib.patches import Patch
 
     f = lambda dotted: figure(results, dotted)  # noqa: E731
-    hello = f("limits.http_hello_rps")
 
-    def share(factor: float) -> float | None:
-        return hello * factor if hello else None
+    def share(limit: str, factor: float) -> float | None:
+        value = f(limit)
+        return value * factor if value else None
 
     fig, (http, events, latency) = pyplot.subplots(1, 3, figsize=(15, 5.2))
     _bars(http, "HTTP requests/s (one wrk per worker)", [
-        ("bare aiohttp", hello, "limit", None),
-        ("POST /score", f("ingest.single_rps"), "service", share(TARGETS["single_share_of_hello"])),
-        ("GET /topk k=10", f("query.topk10_rps"), "service", share(TARGETS["query_share_of_hello"])),
-        ("GET /rank", f("query.rank_rps"), "service", share(TARGETS["query_share_of_hello"])),
+        ("bare aiohttp", f("limits.http_hello_rps"), "limit", None),
+        ("bare ingest", f("limits.bare_ingest_rps"), "limit", None),
+        ("POST /score", f("ingest.single_rps"), "service", share("limits.bare_ingest_rps", 0.6)),
+        ("bare query", f("limits.bare_query_rps"), "limit", None),
+        ("GET /topk k=10", f("query.topk10_rps"), "service", share("limits.bare_query_rps", 0.7)),
+        ("GET /rank", f("query.rank_rps"), "service", share("limits.bare_query_rps", 0.7)),
     ], "requests/s", log=False)
     _bars(events, "events/s", [
         ("Redis ZADD -P16", f("limits.redis_zadd_pipelined_per_s"), "limit", None),
-        ("Redis ZREVRANK", f("limits.redis_zrevrank_per_s"), "limit", None),
         ("Kafka produce", f("limits.kafka_produce_per_s"), "limit", None),
+        ("no-op Faust agent", f("limits.faust_noop_events_per_s"), "limit", None),
+        ("bare pipeline", f("limits.bare_pipeline_events_per_s"), "limit", None),
         ("POST /scores", f("ingest.batch_scores_per_s"), "service", None),
-        ("drain to Redis", f("pipeline.redis_events_per_s"), "service", TARGETS["redis_events_per_s"]),
-        ("drain to Cassandra", f("pipeline.cassandra_events_per_s"), "service", TARGETS["cassandra_events_per_s"]),
+        ("drain to Redis", f("pipeline.redis_events_per_s"), "service", share("limits.faust_noop_events_per_s", 0.7)),
+        ("drain to Cassandra", f("pipeline.cassandra_events_per_s"), "service",
+         share("pipeline.redis_events_per_s", 0.9)),
     ], "events/s (log)", log=True)
     _bars(latency, "latency, ms", [
-        ("freshness p50", f("freshness.p50_ms"), "service", None),
-        ("freshness p99", f("freshness.p99_ms"), "service", TARGETS["freshness_p99_ms"]),
-        ("/topk p99 @ half", f("query.topk10_p99_ms"), "service", TARGETS["query_p99_ms"]),
-        ("/rank p99 @ half", f("query.rank_p99_ms"), "service", TARGETS["query_p99_ms"]),
+        ("fresh p99 @ 50/s", f("freshness.low.p99_ms"), "service", 50),
+        ("fresh p99 @ half", f("freshness.half.p99_ms"), "service", 250),
+        ("fresh p99 from start", f("freshness.start.p99_ms"), "service", 250),
+        ("/topk p99 @ half", f("query.topk10_p99_ms"), "service", 10),
+        ("/rank p99 @ half", f("query.rank_p99_ms"), "service", 10),
         ("POST /score p99 @ half", f("ingest.single_p99_ms"), "service", None),
     ], "ms (log)", log=True)
     fig.legend(handles=[Patch(color="#9e9e9e", label="limit (each tool on this machine)"),
                         Patch(color="#1f77b4", label="service"),
-                        Line2D([], [], color="#d62728", linestyle="dashed", label="target (issue #5)")],
+                        Line2D([], [], color="#d62728", linestyle="dashed", label="target (issue 11)")],
                loc="lower center", ncol=3, fontsize=8)
     machine = f("machine") or {}
     fig.suptitle(f"leaderboard bench, {f('profile')} profile, {f('date')[:16].replace('T', ' ')} UTC, "

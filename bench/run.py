@@ -25,13 +25,14 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
-from bench import freshness, ingest, limits, query, report
+from bench import bare_pipeline, freshness, ingest, limits, noop, query, report
 from bench.kafka import Kafka, group_members
 from bench.load import Load, wrk_binary
 from bench.machine import git_commit, machine
@@ -149,13 +150,24 @@ def run_phases(results: dict, profile: Profile, phases: set[str], settings: Sett
             results["populate_s"] = round(populate_over_http(base_urls, api_key, population), 1)
         if "query" in phases:
             state = quiet()
+            # Here, not with the other limits: it reads the board the pipeline (or populate) filled.
+            results.setdefault("limits", {}).update(limits.bare_query_limits(
+                settings, population, processes, root, profile.load_seconds, profile.warmup_seconds, connections))
             results["query"] = {**query.measure_queries(load, population, profile, connections), **state}
         if "freshness" in phases:
-            rate = freshness_rate or _sustainable_rate(results, profile)
-            state = quiet()
             behind = (lambda: events_behind(kafka, index, settings.topic_partitions)) if index is not None else None
-            results["freshness"] = {**freshness.measure_freshness(load, population, profile, rate, 2 * connections,
-                                                                  behind), **state}
+            found: dict = {}
+            sampled = 0
+            for name, rate in (("low", profile.freshness_low_rate),
+                               ("half", freshness_rate or _sustainable_rate(results, profile))):
+                state = quiet()
+                found[name] = {**freshness.measure_freshness(load, population, profile, rate, 2 * connections,
+                                                             behind, first_sample=sampled), **state}
+                sampled = found[name]["samples_end"]
+            if workers is not None:
+                found["start"], results["recovery"] = measure_from_start(
+                    workers, load, population, profile, 2 * connections, behind, settings, kafka, sampled)
+            results["freshness"] = found
         if "ingest" in phases:
             state = quiet()
             single = ingest.measure_single(load, f"{population.game_id}-ingest", profile, connections)
@@ -178,6 +190,44 @@ def run_phases(results: dict, profile: Profile, phases: set[str], settings: Sett
             index.close()
 
 
+def measure_from_start(workers: WorkerGroup, load: Load, population: Population, profile: Profile,
+                       connections: int, behind: Callable[[], int] | None, settings: Settings,
+                       kafka: Kafka, first_sample: int) -> tuple[dict, dict]:
+    """Freshness from the first moment both workers are ready again, and how fast they recover.
+
+    The workers are restarted with their data directories (``ready_after_restart_s``) and the
+    freshness load starts as soon as both answer /ready 200. Then they are restarted with empty
+    ones: the time until ready again, over the changelog records they had to read, is
+    ``records_per_s`` (the changelog topic is compacted, so it is fewer than every write).
+    """
+    say("freshness from the start: restarting the workers with their data directories")
+    workers.stop()
+    started = time.monotonic()
+    workers.start()
+    workers.wait_balanced(READY_TIMEOUT)
+    ready_after = time.monotonic() - started
+    start = {**freshness.measure_freshness(load, population, profile, profile.freshness_low_rate, connections,
+                                           behind, settle_s=0.0, first_sample=first_sample),
+             "ready_after_restart_s": round(ready_after, 1)}
+    say("recovery: restarting the workers with empty data directories")
+    workers.stop()
+    workers.wipe_data()
+    changelog = f"{settings.app_id}-player_scores-changelog"
+    ends, beginnings = (kafka.end_offsets(changelog, settings.topic_partitions),
+                        kafka.beginning_offsets(changelog, settings.topic_partitions))
+    records = sum(ends[p] - beginnings.get(p, 0) for p in ends)
+    started = time.monotonic()
+    workers.start()
+    workers.wait_balanced(READY_TIMEOUT)
+    restored_s = time.monotonic() - started
+    recovery = {"ready_after_restart_s": start["ready_after_restart_s"],
+                "empty_datadir_ready_s": round(restored_s, 1), "changelog_records": records,
+                "records_per_s": round(records / restored_s, 1)}
+    say(f"recovery: ready {recovery['ready_after_restart_s']} s after a restart; from empty data directories"
+        f" {records:,} changelog records in {restored_s:.1f} s ({recovery['records_per_s']:,.0f}/s)")
+    return start, recovery
+
+
 def measure_limits(settings: Settings, profile: Profile, population: Population, processes: int, root: Path,
                    connections: int) -> dict:
     say("limits: Redis (redis-benchmark)")
@@ -187,9 +237,18 @@ def measure_limits(settings: Settings, profile: Profile, population: Population,
                                      sample_record_size(population), settings.topic_partitions))
     say(f"limits: bare aiohttp ({processes} processes, wrk)")
     found.update(limits.http_limits(processes, root, profile.load_seconds, profile.warmup_seconds, connections))
+    say(f"limits: bare ingest ({processes} processes, wrk)")
+    found.update(limits.bare_ingest_limits(settings, f"{population.game_id}-bare-ingest", processes, root,
+                                           profile.load_seconds, profile.warmup_seconds, connections))
+    say(f"limits: no-op Faust agent ({processes} workers)")
+    found.update(noop.measure_noop(settings, population, processes, root))
+    say(f"limits: bare pipeline, aiokafka -> Redis and Cassandra ({processes} processes)")
+    found.update(bare_pipeline.measure_bare_pipeline(settings, population, processes, root))
     say(f"limits: ZADD -P16 {found['redis_zadd_pipelined_per_s']:,.0f}/s, "
         f"ZREVRANK {found['redis_zrevrank_per_s']:,.0f}/s, Kafka {found['kafka_produce_per_s']:,.0f}/s, "
-        f"hello {found['http_hello_rps']:,.0f}/s")
+        f"hello {found['http_hello_rps']:,.0f}/s, bare ingest {found['bare_ingest_rps']:,.0f}/s, "
+        f"no-op Faust {found['faust_noop_events_per_s'] or 0:,.0f}/s, "
+        f"bare pipeline {found['bare_pipeline_events_per_s'] or 0:,.0f}/s")
     return found
 
 
@@ -277,6 +336,10 @@ def main(profile_name: str, base_urls: tuple[str, ...], api_key: str | None, pla
         path.write_text(json.dumps(results, indent=2) + "\n")
         say(f"partial run: wrote {path}")
         return
+    results["targets"] = report.check_targets(results)
+    for entry in results["targets"]:
+        if entry["met"] is False:
+            warn(f"target missed: {entry['target']}: {entry['value']} against {entry['bound']}")
     written = report.write_json(results, stamp)
     written.append(report.write_chart(results))
     report.append_row(results)

@@ -5,6 +5,7 @@ short broker session), with the rate limit off, in the consumer group of ``make 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ class Worker(ChildProcess):
                                             "--web-port", str(port)], root / f"worker-{port}.log", env)
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.data_dir = root / f"data-{port}"
 
     def readiness(self) -> dict | None:
         """The worker's /ready body when it answers 200, else None."""
@@ -108,6 +110,11 @@ class WorkerGroup:
 
     def cpu_seconds(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def wipe_data(self) -> None:
+        """Delete the (stopped) workers' data directories: their next start restores from the changelogs."""
+        for worker in self.workers:
+            shutil.rmtree(worker.data_dir, ignore_errors=True)
 
     def stop(self) -> None:
         for worker in self.workers:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from bench.bare_pipeline import Span, player_write, split_partitions
 from bench.freshness import percentile
 from bench.limits import parse_producer_performance, parse_redis_benchmark_csv
 from bench.load import WrkReport, combine, merged_percentile
+from bench.noop import Tally, balanced, consumed, drained_at
 from bench.report import figure, results_row, with_row
+from leaderboard_app.models import GameRules, ScoreSubmission
+from leaderboard_app.seasons import closes_at_us
 
 GRID = [i / 10 for i in range(1, 1000)] + [99.9 + i / 100 for i in range(1, 10)] + [100.0]
 
@@ -91,3 +95,105 @@ def test_a_row_goes_to_the_end_of_the_run_table_not_of_the_file() -> None:
     updated = with_row(document, "| new |")
     assert updated.splitlines()[5] == "| new |"
     assert updated.endswith("| 1 | 2 |\n")
+
+
+def test_a_span_reads_partition_start_and_end_and_prints_back() -> None:
+    span = Span.parse("3:100:250")
+    assert span == Span(3, 100, 250)
+    assert Span.parse(str(span)) == span
+    for bad in ("3:100", "3:a:5", "-1:0:5", "1:9:5", ""):
+        with pytest.raises(ValueError):
+            Span.parse(bad)
+
+
+def test_partitions_are_dealt_in_turn_and_each_once() -> None:
+    assert split_partitions(range(4), 2) == [[0, 2], [1, 3]]
+    assert split_partitions(range(5), 2) == [[0, 2, 4], [1, 3]]
+    assert split_partitions(range(4), 1) == [[0, 1, 2, 3]]
+    assert split_partitions(range(2), 3) == [[0], [1], []]
+    with pytest.raises(ValueError):
+        split_partitions(range(4), 0)
+
+
+def test_a_new_players_write_is_the_agents() -> None:
+    submission = ScoreSubmission(game_id="g", user_id="u", score=42, accepted_at_us=2_000, achieved_at_us=1_000,
+                                 season="2026-11", rules=GameRules(order="asc", reset="monthly"))
+    write, state = player_write(submission, grace_us=600_000_000)
+    assert state is not None and (state.score, state.reached_at_us, state.updated_at_us) == (42, 1_000, 2_000)
+    assert (write.game_id, write.user_id, write.season, write.order) == ("g", "u", "2026-11", "asc")
+    assert write.state == state and write.activity_us == 2_000 and write.profile is None
+    assert write.closes_at_us == closes_at_us("monthly", "2026-11", 600_000_000)
+
+
+def test_a_new_players_profile_is_written_when_the_submission_has_one() -> None:
+    submission = ScoreSubmission(game_id="g", user_id="u", score=1, accepted_at_us=2, achieved_at_us=1,
+                                 display_name="Ann")
+    write, _ = player_write(submission, grace_us=0)
+    assert write.profile == {"displayName": "Ann", "metadata": None}
+    assert write.closes_at_us is None  # the "all" season never closes
+
+
+def tally(reached: dict[int, tuple[int, float]], events: int = 0, assigned: list[int] | None = None) -> Tally:
+    return Tally(events=events, reached=reached, assigned=assigned or [])
+
+
+def test_a_tally_survives_its_file() -> None:
+    original = tally({0: (10, 1.5), 3: (7, 2.25)}, events=17, assigned=[0, 3])
+    assert Tally.from_json(original.to_json()) == original
+
+
+def test_records_consumed_count_each_offset_once_across_workers() -> None:
+    starts, ends = {0: 0, 1: 5}, {0: 10, 1: 15}
+    # Partition 0 went to the second worker after a rebalance, which read it again from 4.
+    first, second = tally({0: (6, 1.0), 1: (15, 2.0)}), tally({0: (9, 3.0)})
+    assert consumed([first, second], starts, ends) == 9 + 10
+    assert consumed([], starts, ends) == 0
+
+
+def test_the_drain_ends_when_the_last_partition_first_reached_its_end() -> None:
+    starts, ends = {0: 0, 1: 0, 2: 4}, {0: 10, 1: 10, 2: 4}  # partition 2 holds nothing to consume
+    assert drained_at([tally({0: (10, 5.0), 1: (9, 6.0)})], starts, ends) is None
+    # Partition 1 reached its end at 7.0 in one worker, and again at 9.0 in another (redelivered).
+    workers = [tally({0: (10, 5.0), 1: (10, 7.0)}), tally({1: (10, 9.0)})]
+    assert drained_at(workers, starts, ends) == 7.0
+
+
+def test_workers_are_balanced_when_they_own_each_partition_once() -> None:
+    assert balanced([[0, 1], [2, 3]], 4)
+    assert not balanced([[0, 1, 2, 3], []], 4)  # the second has not joined yet
+    assert not balanced([[0, 1, 2, 3], [2, 3]], 4)  # the first's status predates the rebalance
+    assert not balanced([[0, 1], [2]], 4)
+    assert balanced([[0], [1], []], 2)  # more workers than partitions
+
+
+def test_targets_are_ratios_to_limits_of_the_same_run_and_unmeasured_ones_stay_open() -> None:
+    from bench.report import check_targets
+
+    results = {"limits": {"faust_noop_events_per_s": 10_000.0, "bare_query_rps": 4_000.0},
+               "pipeline": {"redis_events_per_s": 7_500.0, "cassandra_events_per_s": 6_000.0},
+               "query": {"rank_rps": 2_000.0},
+               "freshness": {"low": {"p99_ms": 40.0}, "half": {"p99_ms": 300.0}}}
+    met = {entry["target"]: entry["met"] for entry in check_targets(results)}
+    assert met["drain to Redis >= 0.7 x no-op Faust agent"] is True
+    assert met["drain to Cassandra >= 0.9 x drain to Redis"] is False  # 6,000 < 6,750
+    assert met["GET /rank >= 0.7 x bare query"] is False
+    assert met["freshness p99 <= 50 ms at 50/s"] is True
+    assert met["freshness p99 <= 250 ms at half the drain rate"] is False
+    assert met["POST /score >= 0.6 x bare ingest"] is None
+
+
+def test_stage_percentiles_come_from_the_window_between_two_scrapes() -> None:
+    from bench import stages
+
+    def exposition(counts: list[int]) -> str:
+        bounds = ["0.005", "0.05", "0.5", "+Inf"]
+        lines = [f'leaderboard_event_stage_seconds_bucket{{le="{le}",stage="consumed_to_redis"}} {count}'
+                 for le, count in zip(bounds, counts)]
+        return "# TYPE leaderboard_event_stage_seconds histogram\n" + "\n".join(lines) + "\n"
+
+    before = stages.add([stages.parse(exposition([90, 100, 100, 100]))])
+    after = stages.add([stages.parse(exposition([100, 190, 200, 200])), stages.parse(exposition([0, 0, 0, 0]))])
+    window = stages.summary(stages.difference(before, after))["consumed_to_redis"]
+    # Of the window's 100 records, 10 took up to 5 ms, 80 up to 50 ms and 10 up to 500 ms.
+    assert window == {"records": 100.0, "p50_ms": 50.0, "p99_ms": 500.0}
+    assert stages.summary(stages.difference(after, after))["consumed_to_redis"]["p50_ms"] is None
