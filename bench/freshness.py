@@ -192,7 +192,7 @@ def measure_freshness(load: Load, population: Population, profile: Profile, rate
     thread.join()
     readers.join()
     written = background["result"]
-    reads = background["reads"]
+    read_load = background["reads"]
     samples = sampling.samples
     # A sample never seen is later than any seen: it counts, as infinity, in the percentiles.
     delays = [math.inf if s.visible_ms is None else s.visible_ms for s in samples]
@@ -225,12 +225,12 @@ def measure_freshness(load: Load, population: Population, profile: Profile, rate
                               for i in range(4)],
         "sampler_cpu_share": round((after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
                                    / (following_s * (os.cpu_count() or 1)), 3),
-        "read_load_per_s": round(reads.ok_per_s, 1),
-        "read_load_p99_ms": reads.p99_ms,
+        "read_load_per_s": round(read_load.ok_per_s, 1),
+        "read_load_p99_ms": read_load.p99_ms,
         "stages": stage_times,
-        "runs": {"background": written.as_json(), "reads": reads.as_json()},
+        "runs": {"background": written.as_json(), "reads": read_load.as_json()},
     }
-    say(f"freshness at {rate_per_s:,.0f} writes/s and {reads.ok_per_s:,.0f} reads/s: p50 {result['p50_ms']} ms,"
+    say(f"freshness at {rate_per_s:,.0f} writes/s and {read_load.ok_per_s:,.0f} reads/s: p50 {result['p50_ms']} ms,"
         f" p99 {result['p99_ms']} ms ({len(visible)} of {len(samples)} samples seen; null: later than"
         f" {VISIBLE_TIMEOUT_S:g} s); stages p50/p99 ms: "
         + ", ".join(f"{name} {entry['p50_ms']}/{entry['p99_ms']}" for name, entry in stage_times.items()))
