@@ -165,6 +165,9 @@ def run_phases(results: dict, profile: Profile, phases: set[str], settings: Sett
                                                              behind, first_sample=sampled), **state}
                 sampled = found[name]["samples_end"]
             if workers is not None:
+                # From a quiet state, as a restart in production would be: a worker resumes
+                # applying what the last load left behind before it counts as ready.
+                quiet()
                 found["start"], results["recovery"] = measure_from_start(
                     workers, load, population, profile, 2 * connections, behind, settings, kafka, sampled)
             results["freshness"] = found

@@ -10,8 +10,12 @@ them for seconds. Here three stages overlap instead:
 1. **intake**: the agent's loop puts each event in an :class:`Intake`, which waits only when
    ``max_pending`` events are already waiting (back-pressure on Faust's stream);
 2. **apply**: one task takes everything waiting (up to ``batch_size``) as soon as the previous
-   batch's Redis writes are made, so a batch is one record when the load is light and grows
-   with it, with no window to wait out;
+   batch's Redis writes are made. A record that finds the agent idle is taken at once, alone:
+   no window to wait out when the load is light. Records that arrived while the previous batch
+   was applied mean the load is not light: the batch then waits up to ``linger`` for
+   ``min_batch`` records, since a batch has a fixed cost (a Redis round trip, the table's
+   progress entry, the changelog hand-off) that batches of three or four records paid per
+   record (a drain at 885 events/s instead of 1,700);
 3. **ack**: another task waits, batch by batch in order, for each batch's changelog writes to
    be acknowledged by Kafka and only then acks its events, so an offset is committed only
    after the state it produced is durable (docs/exactly-once.md). At most ``max_unacked``
@@ -59,11 +63,24 @@ class Intake(Generic[T]):
         self._items.append((item, time.monotonic()))
         self._arrived.set()
 
-    async def take(self, limit: int) -> Taken[T]:
-        """Take up to ``limit`` items, the oldest first; waits until there is at least one."""
-        while not self._items:
-            self._arrived.clear()
-            await self._arrived.wait()
+    async def take(self, limit: int, min_batch: int = 1, linger: float = 0.0) -> Taken[T]:
+        """Take up to ``limit`` items, the oldest first; waits until there is at least one.
+
+        If items were already waiting when called, waits up to ``linger`` seconds more for
+        ``min_batch`` of them (see the module docstring).
+        """
+        if not self._items:
+            while not self._items:
+                self._arrived.clear()
+                await self._arrived.wait()
+        elif len(self._items) < min_batch and linger > 0:
+            deadline = time.monotonic() + linger
+            while len(self._items) < min_batch and (left := deadline - time.monotonic()) > 0:
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), left)
+                except asyncio.TimeoutError:
+                    break
         taken: Taken[T] = Taken([], [])
         for _ in range(min(limit, len(self._items))):
             item, put_at = self._items.popleft()
@@ -84,8 +101,14 @@ class Applied(Generic[T]):
     on_durable: Callable[[], None] = field(default=lambda: None)
 
 
+#: A batch that finds records waiting waits up to LINGER seconds for MIN_BATCH of them.
+MIN_BATCH = 100
+LINGER = 0.005
+
+
 async def run_batches(intake: Intake[T], batch_size: int, apply: Callable[[Taken[T]], Awaitable[Applied[T]]],
-                      ack: Callable[[T], Awaitable[object]], max_unacked: int = 4) -> None:
+                      ack: Callable[[T], Awaitable[object]], max_unacked: int = 4, min_batch: int = MIN_BATCH,
+                      linger: float = LINGER) -> None:
     """Apply the intake's items in batches and ack each batch once durable, until cancelled or failed.
 
     The first exception of ``apply``, of a batch's ``durable`` or of ``ack`` ends both
@@ -95,7 +118,7 @@ async def run_batches(intake: Intake[T], batch_size: int, apply: Callable[[Taken
 
     async def apply_forever() -> None:
         while True:
-            taken = await intake.take(batch_size)
+            taken = await intake.take(batch_size, min(min_batch, batch_size), linger)
             await unacked.put(await apply(taken))
 
     async def ack_forever() -> None:

@@ -101,3 +101,23 @@ def test_written_behind_returns_the_intake_times_of_records_now_written() -> Non
     behind.note(2, 1, [7.0])
     behind.forget(2)
     assert behind.reached(2, 100) == []
+
+
+async def test_a_lone_record_is_taken_at_once_but_records_that_waited_linger_for_company() -> None:
+    intake: Intake[int] = Intake(max_pending=100)
+    taking = asyncio.ensure_future(intake.take(10, min_batch=5, linger=5.0))
+    await asyncio.sleep(0)
+    await intake.put(1)  # the agent was idle: this one goes alone, with no linger
+    assert (await asyncio.wait_for(taking, 0.5)).items == [1]
+
+    await intake.put(2)  # waiting before the take: the load is not light
+    taking = asyncio.ensure_future(intake.take(10, min_batch=3, linger=5.0))
+    await asyncio.sleep(0.01)
+    assert not taking.done()
+    await intake.put(3)
+    await intake.put(4)
+    assert (await asyncio.wait_for(taking, 0.5)).items == [2, 3, 4]
+
+    await intake.put(5)
+    short = await asyncio.wait_for(intake.take(10, min_batch=50, linger=0.01), 0.5)
+    assert short.items == [5]  # the linger ran out
