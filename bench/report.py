@@ -4,6 +4,7 @@ service's figures against the limits and the issue's targets), and a row of benc
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,22 @@ def check_targets(results: dict) -> list[dict]:
     checked = []
     for name, dotted, sense, limit, factor in TARGETS:
         value = figure(results, dotted)
+        if value is None and _never_seen(results, dotted):
+            value = math.inf  # a percentile that landed on a sample never seen: later than any bound
         base = figure(results, limit) if limit else 1.0
         bound = base * factor if base is not None else None
         met = None
         if value is not None and bound is not None:
             met = value >= bound if sense == "at least" else value <= bound
-        checked.append({"target": name, "figure": dotted, "value": value,
+        checked.append({"target": name, "figure": dotted, "value": None if value == math.inf else value,
                         "bound": None if bound is None else round(bound, 1), "met": met})
     return checked
+
+
+def _never_seen(results: dict, dotted: str) -> bool:
+    """Whether ``dotted`` is a freshness percentile left empty because samples were never seen."""
+    section = figure(results, dotted.rsplit(".", 1)[0]) if "." in dotted else None
+    return isinstance(section, dict) and bool(section.get("samples_failed"))
 
 
 def _freshness_cell(results: dict, name: str) -> str:

@@ -197,3 +197,12 @@ def test_stage_percentiles_come_from_the_window_between_two_scrapes() -> None:
     # Of the window's 100 records, 10 took up to 5 ms, 80 up to 50 ms and 10 up to 500 ms.
     assert window == {"records": 100.0, "p50_ms": 50.0, "p99_ms": 500.0}
     assert stages.summary(stages.difference(after, after))["consumed_to_redis"]["p50_ms"] is None
+
+
+def test_a_freshness_percentile_on_samples_never_seen_misses_its_target() -> None:
+    from bench.report import check_targets
+
+    results = {"freshness": {"half": {"p99_ms": None, "samples_failed": 144}, "low": {"p99_ms": None}}}
+    met = {entry["target"]: entry["met"] for entry in check_targets(results)}
+    assert met["freshness p99 <= 250 ms at half the drain rate"] is False
+    assert met["freshness p99 <= 50 ms at 50/s"] is None  # not measured, not missed
