@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -26,7 +26,7 @@ from leaderboard_app.models import (
     parse_rules,
     player_key,
 )
-from leaderboard_app.scoring import apply_submission
+from leaderboard_app.planning import Kind, applied_state, classify, deleted_state, repeated_state, skipped_before
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import PlayerWrite
@@ -43,15 +43,6 @@ logger = logging.getLogger(__name__)
 IDLE_BEFORE_CATCH_UP = 2.0
 #: Records read from Kafka at a time when filing a partition's writes for Cassandra again.
 REFILE_CHUNK = 10_000
-
-
-def _profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str, Any] | None:
-    """Return the player's new profile if the submission changes it, else None."""
-    display_name = submission.display_name if submission.display_name is not None else state.display_name
-    metadata = submission.metadata if submission.metadata is not None else state.metadata
-    if (display_name, metadata) == (state.display_name, state.metadata):
-        return None
-    return {"displayName": display_name, "metadata": metadata}
 
 
 def _decode(event: EventT | ReadRecord) -> ScoreSubmission | PlayerDeletion:
@@ -213,8 +204,8 @@ class ScoreApplier:
         partition, offset = message.partition, message.offset
         known = batch.progress.get(partition)
         expected = known[0] if known else self.stored_next_offset(partition)
-        if expected is not None and offset > expected:
-            await self._read_skipped(event, expected, batch)
+        if skipped_before(offset, expected):
+            await self._read_skipped(event, expected, batch)  # type: ignore[arg-type]
             in_context_of(event)
             expected = batch.progress[partition][0]
         batch.progress[partition] = (max(offset + 1, expected or 0), event)
@@ -226,18 +217,17 @@ class ScoreApplier:
             return
         key = event.key
         state = self._state(key, batch)
-        if isinstance(update, PlayerDeletion):
-            await self._delete(key, state, update, event, batch)
-            self.metrics.count_events("deleted")
-        elif (expected is not None and offset < expected) or offset <= state.offset:
-            self._replay(key, state, update, event, batch)
-            self.metrics.count_events("replayed")
-        elif (seen := state.seen_event(update.event_id, update.accepted_at_us)) is not None:
-            self._repeat(key, state, update, event, batch, seen[1])
-            self.metrics.count_events("repeated")
+        kind = classify(offset, expected, state, update)
+        if kind is Kind.DELETION:
+            await self._delete(key, state, update, event, batch)  # type: ignore[arg-type]
+        elif kind is Kind.REPLAY:
+            self._replay(key, state, update, event, batch)  # type: ignore[arg-type]
+        elif kind is Kind.REPEAT:
+            seen = state.seen_event(update.event_id, update.accepted_at_us)
+            self._repeat(key, state, update, event, batch, seen[1] if seen else None)  # type: ignore[arg-type]
         else:
-            self._score(key, state, update, event, batch)
-            self.metrics.count_events("applied")
+            self._score(key, state, update, event, batch)  # type: ignore[arg-type]
+        self.metrics.count_events(kind.value)
 
     def _state(self, key: bytes, batch: _Batch) -> PlayerState:
         if key in batch.states:
@@ -284,17 +274,9 @@ class ScoreApplier:
 
     def _score(self, key: bytes, state: PlayerState, submission: ScoreSubmission, event: EventT,
                batch: _Batch) -> None:
-        season_state = apply_submission(state.seasons.get(submission.season), submission)
-        profile = _profile_change(state, submission)
-        updated = replace(state, offset=event.message.offset)
-        if season_state is not None:
-            updated = updated.with_season(submission.season, season_state)
-        if profile is not None:
-            updated = replace(updated, display_name=profile["displayName"], metadata=profile["metadata"])
-        if submission.event_id:
-            updated = updated.remember_event(submission.event_id, submission.accepted_at_us, None)
-        batch.states[key] = (updated, event)
-        self._write_sinks(submission, season_state, profile, batch)
+        applied = applied_state(state, submission, event.message.offset)
+        batch.states[key] = (applied.state, event)
+        self._write_sinks(submission, applied.season_score, applied.profile, batch)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission))
 
@@ -309,7 +291,7 @@ class ScoreApplier:
 
     def _repeat(self, key: bytes, state: PlayerState, submission: ScoreSubmission, event: EventT,
                 batch: _Batch, first_answer: dict[str, Any] | None) -> None:
-        batch.states[key] = (replace(state, offset=event.message.offset), event)
+        batch.states[key] = (repeated_state(state, event.message.offset), event)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission, known_answer=first_answer))
 
@@ -319,8 +301,7 @@ class ScoreApplier:
         await self._flush(batch)
         # The entry stays, empty, so that it still knows its offset and eventIds;
         # the rest is idempotent, so a replayed deletion simply runs again.
-        emptied = PlayerState(offset=max(event.message.offset, state.offset), events=state.events)
-        batch.states[key] = (emptied, event)
+        batch.states[key] = (deleted_state(state, event.message.offset), event)
         seasons = await self.redis.remove_player(deletion.game_id, deletion.user_id)
         self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, deletion.accepted_at_us)
         if deletion.reply_to:

@@ -1,0 +1,98 @@
+"""What one ``score_updates`` record does to a player's state: pure decisions, no I/O.
+
+The agent (agents.py) reads the state and the partition's progress from the table, asks
+:func:`classify` what the record is, and for a new submission asks :func:`applied_state` for
+the state after it; then it writes the table and the sinks. The rules that make the effect
+exactly-once live here (docs/exactly-once.md, points 2, 3 and 6):
+
+* a record beyond the partition's progress means the records in between were skipped: they
+  are read and applied first (:func:`skipped_before`);
+* a record below the progress, or at or below the offset the player's state last applied, is
+  a replay: its effect is in the state already, only its (idempotent) sink writes repeat;
+* a submission whose ``eventId`` the state remembers (24 h) is a client's retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
+
+from leaderboard_app.models import PlayerDeletion, PlayerState, ScoreSubmission, SeasonScore
+from leaderboard_app.scoring import apply_submission
+
+
+class Kind(Enum):
+    """What a record is, given the partition's progress and the player's state (the agent's metric outcomes)."""
+
+    DELETION = "deleted"
+    #: Its effect is in the state already: repeat its sink writes only.
+    REPLAY = "replayed"
+    #: The client sent this eventId before: answer as the first time, change nothing.
+    REPEAT = "repeated"
+    #: A new submission: apply it.
+    APPLY = "applied"
+
+
+def skipped_before(offset: int, next_to_apply: int | None) -> bool:
+    """Whether records between the partition's progress (None: none yet) and ``offset`` were never applied."""
+    return next_to_apply is not None and offset > next_to_apply
+
+
+def classify(offset: int, next_to_apply: int | None, state: PlayerState,
+             update: ScoreSubmission | PlayerDeletion) -> Kind:
+    """What the record at ``offset`` is, once no record before it was skipped.
+
+    ``next_to_apply`` is the partition's progress (None: none applied yet).
+    """
+    if isinstance(update, PlayerDeletion):
+        return Kind.DELETION
+    if (next_to_apply is not None and offset < next_to_apply) or offset <= state.offset:
+        return Kind.REPLAY
+    if state.seen_event(update.event_id, update.accepted_at_us) is not None:
+        return Kind.REPEAT
+    return Kind.APPLY
+
+
+def profile_change(state: PlayerState, submission: ScoreSubmission) -> dict[str, Any] | None:
+    """Return the player's new profile if the submission changes it, else None."""
+    display_name = submission.display_name if submission.display_name is not None else state.display_name
+    metadata = submission.metadata if submission.metadata is not None else state.metadata
+    if (display_name, metadata) == (state.display_name, state.metadata):
+        return None
+    return {"displayName": display_name, "metadata": metadata}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A new submission's effect: the player's next state and what changed for the sinks."""
+
+    state: PlayerState
+    #: The season's new score (None: the submission did not change it).
+    season_score: SeasonScore | None
+    #: The new profile (None: unchanged).
+    profile: dict[str, Any] | None
+
+
+def applied_state(state: PlayerState, submission: ScoreSubmission, offset: int) -> Applied:
+    """The player's state after the submission at ``offset``, which remembers its eventId."""
+    season_score = apply_submission(state.seasons.get(submission.season), submission)
+    profile = profile_change(state, submission)
+    updated = replace(state, offset=offset)
+    if season_score is not None:
+        updated = updated.with_season(submission.season, season_score)
+    if profile is not None:
+        updated = replace(updated, display_name=profile["displayName"], metadata=profile["metadata"])
+    if submission.event_id:
+        updated = updated.remember_event(submission.event_id, submission.accepted_at_us, None)
+    return Applied(updated, season_score, profile)
+
+
+def repeated_state(state: PlayerState, offset: int) -> PlayerState:
+    """The state after a client's retry at ``offset``: unchanged but for the offset it has seen."""
+    return replace(state, offset=offset)
+
+
+def deleted_state(state: PlayerState, offset: int) -> PlayerState:
+    """The state after an erasure: empty, but still knowing its offset and eventIds (so replays stay replays)."""
+    return PlayerState(offset=max(offset, state.offset), events=state.events)

@@ -1,0 +1,81 @@
+"""What one score_updates record does to a player's state (leaderboard_app/planning.py)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leaderboard_app.models import GameRules, PlayerDeletion, PlayerState, ScoreSubmission
+from leaderboard_app.planning import (
+    Kind,
+    applied_state,
+    classify,
+    deleted_state,
+    repeated_state,
+    skipped_before,
+)
+
+HOUR_US = 3_600_000_000
+
+
+def submission(score: int, at_us: int = 10 * HOUR_US, event_id: str | None = None, operator: str = "best",
+               display_name: str | None = None) -> ScoreSubmission:
+    return ScoreSubmission(game_id="g", user_id="u", score=score, accepted_at_us=at_us, achieved_at_us=at_us,
+                           rules=GameRules(operator=operator), display_name=display_name, event_id=event_id)
+
+
+def test_records_beyond_the_progress_were_skipped_and_none_before_a_first_progress() -> None:
+    assert skipped_before(12, 10)
+    assert not skipped_before(10, 10)
+    assert not skipped_before(3, 10)
+    assert not skipped_before(12, None)
+
+
+def test_a_record_below_the_progress_or_the_players_offset_is_a_replay() -> None:
+    state = PlayerState(offset=7)
+    assert classify(5, 9, state, submission(1)) is Kind.REPLAY  # below the partition's progress
+    assert classify(7, None, state, submission(1)) is Kind.REPLAY  # the player's own record again
+    assert classify(9, 9, state, submission(1)) is Kind.APPLY
+    assert classify(9, None, PlayerState(), submission(1)) is Kind.APPLY
+
+
+def test_deletions_are_deletions_even_when_replayed() -> None:
+    deletion = PlayerDeletion(game_id="g", user_id="u", accepted_at_us=1)
+    assert classify(3, 9, PlayerState(offset=7), deletion) is Kind.DELETION
+
+
+def test_an_event_id_seen_within_a_day_is_a_repeat_and_one_seen_before_that_is_new() -> None:
+    first = applied_state(PlayerState(), submission(5, event_id="e1"), offset=4).state
+    assert classify(5, 5, first, submission(9, at_us=11 * HOUR_US, event_id="e1")) is Kind.REPEAT
+    assert classify(5, 5, first, submission(9, at_us=40 * HOUR_US, event_id="e1")) is Kind.APPLY
+    assert classify(5, 5, first, submission(9, event_id="e2")) is Kind.APPLY
+    repeated = repeated_state(first, 5)
+    assert (repeated.offset, repeated.seasons, repeated.events) == (5, first.seasons, first.events)
+
+
+def test_applying_keeps_the_best_and_reports_only_what_changed() -> None:
+    state = applied_state(PlayerState(), submission(50, display_name="Ann"), offset=1)
+    assert state.season_score is not None and state.season_score.score == 50
+    assert state.profile == {"displayName": "Ann", "metadata": None}
+    lower = applied_state(state.state, submission(20, display_name="Ann"), offset=2)
+    assert lower.season_score is None and lower.profile is None  # not better, same name
+    assert lower.state.offset == 2 and lower.state.seasons["all"].score == 50
+
+
+@given(st.lists(st.integers(min_value=-1000, max_value=1000), min_size=1, max_size=30))
+def test_incr_applied_once_per_record_sums_and_replays_change_nothing(scores: list[int]) -> None:
+    state = PlayerState()
+    for offset, score in enumerate(scores):
+        record = submission(score, operator="incr")
+        assert classify(offset, offset, state, record) is Kind.APPLY
+        state = applied_state(state, record, offset).state
+        # The same record delivered again (a redelivery after a crash) is a replay.
+        assert classify(offset, offset + 1, state, record) is Kind.REPLAY
+    assert state.seasons["all"].score == sum(scores)
+
+
+def test_an_erased_player_keeps_its_offset_and_event_ids_only() -> None:
+    state = applied_state(PlayerState(), submission(5, event_id="e1", display_name="Ann"), offset=4).state
+    erased = deleted_state(state, 9)
+    assert (erased.offset, erased.seasons, erased.display_name, erased.events) == (9, {}, None, state.events)
+    assert deleted_state(state, 2).offset == 4  # a replayed erasure never moves the offset back
