@@ -27,6 +27,7 @@ from mode import ServiceT
 from leaderboard_app.agents import register_agents
 from leaderboard_app.archiver import register_archiver
 from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
+from leaderboard_app.rules_cache import GameRulesCache
 from leaderboard_app.auth import open_warning
 from leaderboard_app.faust_compat import low_latency_transport
 from leaderboard_app.health import Freshness, KafkaHealth, LagMonitor
@@ -89,6 +90,7 @@ class LeaderboardApp(faust.App):
         self.rebuilding = False
         self.redis_leaderboard = RedisLeaderboard(settings.redis_url, settings.app_id, metrics=metrics,
                                                   beacon=self.beacon)
+        self.rules_cache = GameRulesCache(settings.redis_url, self._load_rules, beacon=self.beacon)
         self.archive = CassandraArchive(settings, metrics=metrics, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
         self.lag_monitor = LagMonitor(self.kafka_health, self.redis_leaderboard, SCORE_UPDATES_TOPIC,
@@ -120,7 +122,7 @@ class LeaderboardApp(faust.App):
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         # The sinks start before the consumer, so the agent never sees an event
         # before it has somewhere to write it.
-        return [self.redis_leaderboard, self.archive, self.kafka_health, self.lag_monitor,
+        return [self.redis_leaderboard, self.rules_cache, self.archive, self.kafka_health, self.lag_monitor,
                 *super().on_init_dependencies()]
 
     async def on_start(self) -> None:
@@ -130,10 +132,13 @@ class LeaderboardApp(faust.App):
             logger.warning("!" * 20 + " %s " + "!" * 20, warning)
 
     async def rules_for(self, game_id: str) -> GameRules:
-        """Return the game's rules (defaults for a game never configured).
+        """Return the game's rules (defaults for a game never configured), from memory when it can."""
+        return await self.rules_cache.get(game_id)
 
-        Read from Redis, where the rules agent puts them for every worker at once;
-        this worker's replica of the global table answers when Redis has none
+    async def _load_rules(self, game_id: str) -> GameRules:
+        """Read the game's rules from Redis, where the rules agent puts them for every worker at once.
+
+        This worker's replica of the global table answers when Redis has none
         (faust-streaming 0.15's global-table replicas can lag after a restart, so
         they are not trusted first).
         """

@@ -18,6 +18,9 @@ are plain ASCII.
     lb:applied:<appId>            hash partition -> next offset to apply (lag)
     lb:reply:<token>              list: the agent's answer to a waiting request
 
+Channel ``lb:rules-changed``: the id of each game whose rules were just written
+(rules_cache.py forgets it).
+
 Ranks are 1-based in the API, 0-based in Redis. Competition ranking: rank = 1 +
 the number of players with a strictly better score (ZCOUNT), so equal scores
 share a rank. Among equal scores the member prefix orders players: it encodes
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 KEY_PREFIX = "lb"
 GAMES_KEY = f"{KEY_PREFIX}:games"
 RULES_KEY = f"{KEY_PREFIX}:rules"
+RULES_CHANGED_CHANNEL = f"{KEY_PREFIX}:rules-changed"
 INDEXED_PARTITIONS_KEY = f"{KEY_PREFIX}:index-partitions"
 #: Sorted set of [gameId, season] (JSON) -> when the season stops taking scores (microseconds).
 CLOSING_KEY = f"{KEY_PREFIX}:closing"
@@ -317,6 +321,7 @@ class RedisLeaderboard(Service):
             for game_id, raw in rules:
                 pipe.hsetnx(RULES_KEY, game_id, raw)
                 pipe.zadd(GAMES_KEY, {game_id: 0}, nx=True)
+                pipe.publish(RULES_CHANGED_CHANNEL, game_id)
 
         await self._retrying(queue)
 
@@ -377,6 +382,7 @@ class RedisLeaderboard(Service):
         async def queue(pipe: Any) -> None:
             pipe.hset(RULES_KEY, game_id, rules)
             pipe.zadd(GAMES_KEY, {game_id: at_us}, gt=True)
+            pipe.publish(RULES_CHANGED_CHANNEL, game_id)
 
         await self._retrying(queue)
 

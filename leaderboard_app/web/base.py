@@ -88,10 +88,10 @@ class LeaderboardView(View):
             headers[SEASON_HEADER] = season
         return self.json_response(value, headers=headers)
 
-    async def standings(self, game_id: str, season: str) -> Any:
+    async def standings(self, game_id: str, rules: GameRules, season: str) -> Any:
         """Return what answers rankings of the season: Redis, or Cassandra once Redis evicted it."""
         app = self.leaderboard
-        current = season_of((await app.rules_for(game_id)).reset, app.clock.now_us())
+        current = season_of(rules.reset, app.clock.now_us())
         if season == current or await app.redis_leaderboard.season_in_index(game_id, season):
             return app.redis_leaderboard
         if await app.archive.has_standings(game_id, season):

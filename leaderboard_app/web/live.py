@@ -235,7 +235,7 @@ class TopStreamView(LeaderboardView):
                 # Without an explicit season, follow the current one across resets.
                 season = (parse_season(rules.reset, season_text) if season_text is not None
                           else season_of(rules.reset, app.clock.now_us()))
-                standings = await self.standings(game_id, season)
+                standings = await self.standings(game_id, rules, season)
                 players = await standings.top(game_id, season, rules.order, count)
             except (BackendUnavailable, InvalidInput) as exc:
                 return sse_message("unavailable", {"error": str(exc)})

@@ -24,7 +24,7 @@ class TopView(LeaderboardView):
         game_id, rules, season = await self.game_and_season(request)
         count = query_int(request, "k", default=10, low=1, high=MAX_K)
         offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
-        players = await (await self.standings(game_id, season)).top(game_id, season, rules.order, count, offset)
+        players = await (await self.standings(game_id, rules, season)).top(game_id, season, rules.order, count, offset)
         return self.read_response([player.as_json() for player in players], season)
 
 
@@ -36,7 +36,7 @@ class AroundView(LeaderboardView):
         user_id = validate_id("userId", userId)
         game_id, rules, season = await self.game_and_season(request)
         n = query_int(request, "n", default=5, low=1, high=MAX_AROUND)
-        players = await (await self.standings(game_id, season)).around(game_id, season, rules.order, user_id, n)
+        players = await (await self.standings(game_id, rules, season)).around(game_id, season, rules.order, user_id, n)
         if players is None:
             raise self.NotFound("user not found")
         return self.read_response([player.as_json() for player in players], season)
@@ -53,7 +53,7 @@ class RanksView(LeaderboardView):
         user_ids = list(dict.fromkeys(validate_id("userIds", user) for user in text.split(",")))
         if len(user_ids) > MAX_FRIENDS:
             raise InvalidInput("userIds", f"must list at most {MAX_FRIENDS} user ids")
-        players = await (await self.standings(game_id, season)).ranks(game_id, season, rules.order, user_ids)
+        players = await (await self.standings(game_id, rules, season)).ranks(game_id, season, rules.order, user_ids)
         return self.read_response([player.as_json() for player in players], season)
 
 
@@ -63,7 +63,7 @@ class RankView(LeaderboardView):
         """Return the player's rank, score, the game's size, percentile and the next player up."""
         user_id = validate_id("userId", userId)
         game_id, rules, season = await self.game_and_season(request)
-        standing = await (await self.standings(game_id, season)).rank_for(game_id, season, rules.order, user_id)
+        standing = await (await self.standings(game_id, rules, season)).rank_for(game_id, season, rules.order, user_id)
         if standing is None:
             raise self.NotFound("user not found")
         player = standing.player

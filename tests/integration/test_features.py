@@ -98,6 +98,21 @@ def test_rules_cannot_change_once_the_game_has_scores(api: httpx.Client, game: s
     assert api.get(f"/games/{game}").json()["order"] == "asc"
 
 
+def test_rules_set_through_one_worker_stamp_the_next_submission_through_the_other(
+        workers: WorkerGroup, game: str) -> None:
+    # Each worker keeps rules in memory (rules_cache.py); the second worker has
+    # just read this game's defaults, so only the change's message can make it see
+    # the new rules.
+    with client_for(workers.urls[0]) as first, client_for(workers.urls[1]) as second:
+        assert second.get(f"/games/{game}").json()["operator"] == "best"
+        assert top(second, game) == []
+        assert put_rules(first, game, operator="incr").status_code == 200
+        submit(second, game, "p", 10)
+        submit(second, game, "p", 5)
+        wait_for_score(second, game, "p", 15)
+        assert second.get(f"/games/{game}").json()["operator"] == "incr"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [({"order": "up"}, "order"), ({"operator": "max"}, "operator"), ({"reset": "hourly"}, "reset"),
