@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TransportT
@@ -29,7 +29,7 @@ from leaderboard_app.archiver import register_archiver
 from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.rules_cache import GameRulesCache
 from leaderboard_app.auth import open_warning
-from leaderboard_app.faust_compat import low_latency_transport
+from leaderboard_app.faust_compat import RememberingAssignor, low_latency_transport
 from leaderboard_app.health import Freshness, KafkaHealth, LagMonitor
 from leaderboard_app.loadgen import register_load_command
 from leaderboard_app.logs import logging_config
@@ -72,6 +72,9 @@ class LeaderboardApp(faust.App):
             # cores it starved the agent's own records (docs/scaling.md, "Standby
             # replicas"). TABLE_STANDBY_REPLICAS=1 brings it back for faster failover.
             table_standby_replicas=0,
+            # Without standbys, a restarted worker is ready in seconds only if it
+            # gets back the partitions whose tables it has on disk.
+            PartitionAssignor=RememberingAssignor,
             autodiscover=False,
         )
         log_config = logging_config(settings.log_format)
@@ -111,8 +114,13 @@ class LeaderboardApp(faust.App):
         register_rebuild_command(self)
         register_load_command(self)
         register_views(self)
+        self.on_rebalance_complete.connect(self._remember_restored_assignment)
         # Open event streams would hold the web server's shutdown for a minute.
         self.web.web_app.on_shutdown.append(self.top_feeds.close)
+
+    async def _remember_restored_assignment(self, sender: Any, **kwargs: Any) -> None:
+        # Faust sends this once the tables of the new assignment are restored.
+        cast(RememberingAssignor, self.assignor).remember_restored()
 
     def _new_transport(self) -> TransportT:
         # Faust's consumer waits up to 1.5 s per fetch; see faust_compat.low_latency_transport.

@@ -84,9 +84,13 @@ class Worker:
     def log_path(self) -> Path:
         return self.root / f"worker-{self.port}.log"
 
-    def start(self, **extra_env: str) -> None:
-        """Start with a fresh data directory, so the tables must come back from their changelogs."""
-        self.generation += 1
+    def start(self, keep_data: bool = False, **extra_env: str) -> None:
+        """Start with a fresh data directory, so the tables must come back from their changelogs.
+
+        ``keep_data``: with the data directory of the previous start instead.
+        """
+        if not keep_data or not self.generation:
+            self.generation += 1
         data_dir = self.root / f"data-{self.port}-{self.generation}"
         env = {**os.environ, **KEY_ENV, "WEB_PORT": str(self.port), "APP_DATADIR": str(data_dir),
                "PYTHONUNBUFFERED": "1", **extra_env}
@@ -128,9 +132,9 @@ class WorkerGroup:
     def urls(self) -> list[str]:
         return [worker.url for worker in self.workers]
 
-    def start(self, **extra_env: str) -> None:
+    def start(self, keep_data: bool = False, **extra_env: str) -> None:
         for worker in self.workers:
-            worker.start(**extra_env)
+            worker.start(keep_data, **extra_env)
         self.wait_balanced()
 
     def stop(self) -> None:

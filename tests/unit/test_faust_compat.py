@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiokafka
 import faust
 import pytest
+from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.streams import current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -16,7 +18,13 @@ from faust.types.tuples import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaderboard_app.faust_compat import in_context_of, low_latency_transport, release_dropped
+from leaderboard_app.faust_compat import (
+    RESTORED_ASSIGNMENT_FILE,
+    RememberingAssignor,
+    in_context_of,
+    low_latency_transport,
+    release_dropped,
+)
 
 TOPIC = "score_updates"
 PARTITION = TP(TOPIC, 0)
@@ -157,3 +165,39 @@ def test_in_context_of_sets_the_event_faust_tables_read() -> None:
     finally:
         in_context_of(None)
     assert current_event() is None
+
+
+# -- RememberingAssignor: the assignment reported to the group leader ----------------------
+
+
+def _assignor_app(datadir: Path) -> faust.App:
+    return faust.App("test-assignor", broker="kafka://127.0.0.1:1", datadir=str(datadir),
+                     PartitionAssignor=RememberingAssignor)
+
+
+def _reported(app: faust.App) -> ClientAssignment:
+    """The assignment the app's join request tells the leader (what Faust's leader reads back)."""
+    metadata = app.assignor.metadata({TOPIC})
+    return ClientMetadata.loads(metadata.user_data).assignment
+
+
+def test_a_restarted_assignor_reports_the_assignment_it_last_restored(tmp_path: Path) -> None:
+    first = _assignor_app(tmp_path)
+    assert isinstance(first.assignor, RememberingAssignor)
+    assert _reported(first).actives == {}  # nothing restored yet: Faust's own (empty) assignment
+    first.assignor._assignment = ClientAssignment(actives={TOPIC: [2, 0]}, standbys={})  # what on_assignment sets
+    first.assignor.remember_restored()
+    first.assignor._assignment = ClientAssignment(actives={TOPIC: [1, 3]}, standbys={})  # given, not yet restored
+    assert _reported(first).actives == {TOPIC: [0, 2]}
+
+    restarted = _assignor_app(tmp_path)  # a new process on the same data directory
+    assert restarted.assignor._assignment.actives == {}  # Faust's in-memory one starts empty
+    assert _reported(restarted).actives == {TOPIC: [0, 2]}
+
+
+def test_a_damaged_remembered_assignment_is_ignored(tmp_path: Path) -> None:
+    app = _assignor_app(tmp_path)
+    path = Path(app.conf.appdir) / RESTORED_ASSIGNMENT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{not json")
+    assert _assignor_app(tmp_path).assignor.restored is None
