@@ -53,7 +53,7 @@ ASSIGNMENT_POLL_S = 1.0
 
 def sample_record_size(population: Population) -> int:
     """Bytes of key and value of a typical backlog record (for Kafka's own producer test)."""
-    key, value = next(score_records(Population(population.game_id, 1), "all", time.time_ns() // 1000))
+    key, value = next(score_records(Population(population.game_id, 1), time.time_ns() // 1000))
     return len(key) + len(value)
 
 
@@ -101,7 +101,7 @@ def _produce_population(settings: Settings, kafka: Kafka, topic: str,
     season = accepted_season(DEFAULT_RULES.reset, now_us, now_us, settings.season_grace_us)
     started = time.monotonic()
     with click.progressbar(length=population.size, label=f"producing {population.size} events") as bar:
-        landed = kafka.produce(topic, score_records(population, season, now_us), bar.update)
+        landed = kafka.produce(topic, score_records(population, now_us), bar.update)
     return season, landed, time.monotonic() - started
 
 

@@ -16,9 +16,10 @@ from faust.types import TP, EventT
 
 from leaderboard_app.batches import Applied, Intake, Taken, WrittenBehind, run_batches
 from leaderboard_app.faust_compat import in_context_of, release_dropped
-from leaderboard_app.errors import InvalidInput
+from leaderboard_app.errors import BackendUnavailable, InvalidInput
 from leaderboard_app.models import (
     PlayerDeletion,
+    PlayerStanding,
     PlayerState,
     ScoreSubmission,
     SeasonScore,
@@ -53,6 +54,14 @@ def _decode(event: EventT | ReadRecord) -> ScoreSubmission | PlayerDeletion:
         # this player: applying it could race the owner of its state.
         raise InvalidInput("key", "does not match the record's gameId and userId")
     return update
+
+
+def _answer(submission: ScoreSubmission, standing: PlayerStanding | None) -> dict[str, Any]:
+    """What a request waiting for ``submission`` is told once it is applied."""
+    answer: dict[str, Any] = {"status": "applied", "season": submission.season}
+    if standing is not None:
+        answer.update(rank=standing.player.rank, score=standing.player.score)
+    return answer
 
 
 @dataclass
@@ -213,8 +222,21 @@ class ScoreApplier:
             update = _decode(event)
         except InvalidInput as exc:
             self._dead_letter(event, exc, batch)
-            self.metrics.count_events("dead_lettered")
             return
+        try:
+            kind = await self._apply(event, update, offset, expected, batch)
+        except (BackendUnavailable, asyncio.CancelledError):
+            raise  # a store that is away is waited for, never a reason to drop the record
+        except Exception as exc:
+            # Decoding holds records to what the HTTP edge guarantees, so this is a
+            # defect; the record still must not stop every worker that takes the partition.
+            logger.exception("score_updates[%d]@%d could not be applied", partition, offset)
+            self._dead_letter(event, exc, batch)
+            return
+        self.metrics.count_events(kind.value)
+
+    async def _apply(self, event: EventT, update: ScoreSubmission | PlayerDeletion, offset: int,
+                     expected: int | None, batch: _Batch) -> Kind:
         key = event.key
         state = self._state(key, batch)
         kind = classify(offset, expected, state, update)
@@ -227,7 +249,7 @@ class ScoreApplier:
             self._repeat(key, state, update, event, batch, seen[1] if seen else None)  # type: ignore[arg-type]
         else:
             self._score(key, state, update, event, batch)  # type: ignore[arg-type]
-        self.metrics.count_events(kind.value)
+        return kind
 
     def _state(self, key: bytes, batch: _Batch) -> PlayerState:
         if key in batch.states:
@@ -239,10 +261,9 @@ class ScoreApplier:
         """Write the batch's Redis changes in one round trip, then answer who waits for them."""
         await self.redis.apply(batch.redis_writes, batch.next_offsets())
         batch.redis_writes.clear()
+        await self._send_replies([reply for reply in batch.replies if reply.after is None], batch)
         for reply in batch.replies:
-            if reply.after is None:
-                await self._send_reply(reply, batch)
-            else:  # answered when done, without holding the agent up
+            if reply.after is not None:  # answered when done, without holding the agent up
                 task = asyncio.ensure_future(self._send_reply_after(reply))
                 self._replies_waiting.add(task)
                 task.add_done_callback(self._replies_waiting.discard)
@@ -264,19 +285,22 @@ class ScoreApplier:
 
     # -- one record --------------------------------------------------------------
 
-    def _dead_letter(self, event: EventT, error: InvalidInput, batch: _Batch) -> None:
+    def _dead_letter(self, event: EventT, error: Exception, batch: _Batch) -> None:
         message = event.message
         self.app.malformed_records += 1
-        logger.warning("malformed record at score_updates[%d]@%d sent to %s: %s",
-                       message.partition, message.offset, self.app.dead_letter_topic.get_topic_name(), error)
+        self.metrics.count_events("dead_lettered")
+        reason = str(error) or type(error).__name__
+        logger.warning("record score_updates[%d]@%d sent to %s: %s",
+                       message.partition, message.offset, self.app.dead_letter_topic.get_topic_name(), reason)
         batch.sends.append(self.app.dead_letter_topic.send_soon(
-            key=event.key, value=event.value, headers={"error": str(error).encode()}))
+            key=event.key, value=event.value, headers={"error": reason.encode("utf-8", "replace")}))
 
     def _score(self, key: bytes, state: PlayerState, submission: ScoreSubmission, event: EventT,
                batch: _Batch) -> None:
         applied = applied_state(state, submission, event.message.offset)
-        batch.states[key] = (applied.state, event)
+        # The sinks' rows first: what can fail for a record fails before the batch holds any of it.
         self._write_sinks(submission, applied.season_score, applied.profile, batch)
+        batch.states[key] = (applied.state, event)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission))
 
@@ -284,8 +308,8 @@ class ScoreApplier:
                 batch: _Batch) -> None:
         # Rewriting the entry puts it in the changelog again before this offset is
         # committed, in case the crash came between the local store and the changelog.
-        batch.states[key] = (state, event)
         self._write_sinks(submission, state.seasons.get(submission.season), state.profile(), batch)
+        batch.states[key] = (state, event)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission))
 
@@ -312,39 +336,41 @@ class ScoreApplier:
 
     def _write_sinks(self, submission: ScoreSubmission, season_state: SeasonScore | None,
                      profile: dict[str, Any] | None, batch: _Batch) -> None:
-        batch.redis_writes.append(PlayerWrite(
+        write = PlayerWrite(
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
             closes_at_us=closes_at_us(submission.rules.reset, submission.season, self.app.settings.season_grace_us),
-        ))
+        )
         self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
                                        submission.achieved_at_us, submission.accepted_at_us)
         if season_state is not None:
             self.archive.record_score(submission.game_id, submission.season, submission.user_id, season_state)
+        batch.redis_writes.append(write)
 
-    async def _send_reply(self, reply: _Reply, batch: _Batch) -> None:
-        update = reply.update
-        answer = reply.known_answer
-        if answer is None:
-            answer = await self._answer(update)  # type: ignore[arg-type]
-            if isinstance(update, ScoreSubmission) and update.event_id and reply.key in batch.states:
+    async def _send_replies(self, replies: Sequence[_Reply], batch: _Batch) -> None:
+        """Answer the requests waiting for the batch's records: their standings read and sent in a round trip each."""
+        unanswered = [reply for reply in replies if reply.known_answer is None]
+        standings = await self.redis.standings_of([
+            (update.game_id, update.season, update.rules.order, update.user_id)  # type: ignore[union-attr]
+            for update in (reply.update for reply in unanswered)])
+        answers = {id(reply): _answer(reply.update, standing)  # type: ignore[arg-type]
+                   for reply, standing in zip(unanswered, standings, strict=True)}
+        sent = []
+        for reply in replies:
+            answer = reply.known_answer if reply.known_answer is not None else answers[id(reply)]
+            update = reply.update
+            if (reply.known_answer is None and isinstance(update, ScoreSubmission) and update.event_id
+                    and reply.key in batch.states):
                 # A retry with wait=true gets the answer the first one got.
                 state, event = batch.states[reply.key]
                 batch.states[reply.key] = (state.remember_event(update.event_id, update.accepted_at_us, answer), event)
-        await self.redis.send_reply(update.reply_to, answer)  # type: ignore[arg-type]
+            sent.append((update.reply_to or "", answer))
+        await self.redis.send_replies(sent)
 
     async def _send_reply_after(self, reply: _Reply) -> None:
         assert reply.after is not None and reply.known_answer is not None
         await reply.after
-        await self.redis.send_reply(reply.update.reply_to, reply.known_answer)  # type: ignore[arg-type]
-
-    async def _answer(self, submission: ScoreSubmission) -> dict[str, Any]:
-        standing = await self.redis.rank_for(submission.game_id, submission.season, submission.rules.order,
-                                             submission.user_id)
-        answer: dict[str, Any] = {"status": "applied", "season": submission.season}
-        if standing is not None:
-            answer.update(rank=standing.player.rank, score=standing.player.score)
-        return answer
+        await self.redis.send_replies([(reply.update.reply_to or "", reply.known_answer)])
 
     # -- writes for Cassandra a dead worker may not have made ------------------------
 

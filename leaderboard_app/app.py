@@ -22,14 +22,16 @@ from typing import Any, cast
 
 import faust
 from faust.types import TransportT
+from faust.types.web import Web
 from mode import ServiceT
 
 from leaderboard_app.agents import register_agents
 from leaderboard_app.archiver import register_archiver
 from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.rules_cache import GameRulesCache
+from leaderboard_app.subscriptions import WaitingReplies, new_worker_id, subscriptions_for
 from leaderboard_app.auth import open_warning
-from leaderboard_app.faust_compat import RememberingAssignor, low_latency_transport
+from leaderboard_app.faust_compat import RememberingAssignor, low_latency_transport, web_driver
 from leaderboard_app.health import Freshness, KafkaHealth, LagMonitor
 from leaderboard_app.loadgen import register_load_command
 from leaderboard_app.logs import logging_config
@@ -46,6 +48,9 @@ from leaderboard_app.web.base import json_errors
 from leaderboard_app.web.live import TopFeeds
 
 logger = logging.getLogger(__name__)
+
+#: Connections queued for the web server before it accepts them (aiohttp's default: 128).
+WEB_BACKLOG = 1024
 
 
 class LeaderboardApp(faust.App):
@@ -93,7 +98,11 @@ class LeaderboardApp(faust.App):
         self.rebuilding = False
         self.redis_leaderboard = RedisLeaderboard(settings.redis_url, settings.app_id, metrics=metrics,
                                                   beacon=self.beacon)
-        self.rules_cache = GameRulesCache(settings.redis_url, self._load_rules, beacon=self.beacon)
+        self.rules_cache = GameRulesCache(self._load_rules)
+        #: Requests of this worker waiting for the agent (wait=true, DELETE).
+        self.waiting_replies = WaitingReplies(new_worker_id())
+        self.subscriptions = subscriptions_for(settings.redis_url, self.rules_cache.changed, self.waiting_replies,
+                                               on_live=self.rules_cache.set_live, beacon=self.beacon)
         self.archive = CassandraArchive(settings, metrics=metrics, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
         self.lag_monitor = LagMonitor(self.kafka_health, self.redis_leaderboard, SCORE_UPDATES_TOPIC,
@@ -122,6 +131,9 @@ class LeaderboardApp(faust.App):
         # Faust sends this once the tables of the new assignment are restored.
         cast(RememberingAssignor, self.assignor).remember_restored()
 
+    def _new_web(self) -> Web:
+        return web_driver(WEB_BACKLOG)(self)
+
     def _new_transport(self) -> TransportT:
         # Faust's consumer waits up to 1.5 s per fetch; see faust_compat.low_latency_transport.
         transport = low_latency_transport(self.settings.fetch_wait_ms)
@@ -130,7 +142,7 @@ class LeaderboardApp(faust.App):
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         # The sinks start before the consumer, so the agent never sees an event
         # before it has somewhere to write it.
-        return [self.redis_leaderboard, self.rules_cache, self.archive, self.kafka_health, self.lag_monitor,
+        return [self.redis_leaderboard, self.subscriptions, self.archive, self.kafka_health, self.lag_monitor,
                 *super().on_init_dependencies()]
 
     async def on_start(self) -> None:

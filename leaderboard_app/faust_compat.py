@@ -1,6 +1,6 @@
 """Every place the service touches Faust's (and aiokafka's) internals, pinned by tests/unit/test_faust_compat.py.
 
-faust-streaming 0.15 gives no public way to do five things the service needs:
+faust-streaming 0.15 gives no public way to do six things the service needs:
 
 * **The current event of a task** (:func:`in_context_of`). A table finds a key's
   partition (in its store and changelog) from the current event, a context
@@ -36,6 +36,9 @@ faust-streaming 0.15 gives no public way to do five things the service needs:
   own store. The subclass tells the leader the assignment whose tables this worker
   last finished restoring, kept in its data directory (``_metadata``,
   ``_assignment``).
+* **The web server's accept queue** (:func:`web_driver`). Faust opens aiohttp's
+  site with aiohttp's default backlog of 128 connections: a burst of a thousand
+  clients connecting at once had connections reset before they were accepted.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ import aiokafka
 from faust.assignor import PartitionAssignor
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.streams import _current_event
+from aiohttp.web import BaseSite, TCPSite
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.web.drivers import aiohttp as faust_aiohttp
 from faust.types import TP, AppT, EventT
 
 logger = logging.getLogger(__name__)
@@ -168,3 +173,18 @@ class RememberingAssignor(PartitionAssignor):
         except Exception as exc:  # a damaged file costs stickiness, never the start
             logger.warning("ignoring %s: %s", self._restored_path, exc)
             return None
+
+
+def web_driver(backlog: int) -> type[faust_aiohttp.Web]:
+    """Faust's aiohttp web driver, listening with a queue of ``backlog`` connections not yet accepted.
+
+    The kernel caps it at ``net.core.somaxconn``.
+    """
+
+    class Web(faust_aiohttp.Web):
+        def _new_transport_tcp(self) -> BaseSite:
+            conf = self.app.conf
+            return TCPSite(self._runner, conf.web_bind, conf.web_port, ssl_context=conf.web_ssl_context,
+                           backlog=backlog)
+
+    return Web

@@ -28,7 +28,7 @@ from faust.exceptions import FaustError
 
 from leaderboard_app.errors import BackendUnavailable, InvalidInput
 from leaderboard_app.models import DEFAULT_RULES, GameRules, ScoreSubmission, player_key, validate_id
-from leaderboard_app.seasons import accepted_season
+from leaderboard_app.seasons import season_of
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 
 if TYPE_CHECKING:
@@ -60,16 +60,17 @@ class Population:
         return [draw.randrange(SCORE_CEILING) for _ in range(self.size)]
 
 
-def score_records(population: Population, season: str, now_us: int, rules: GameRules = DEFAULT_RULES,
+def score_records(population: Population, now_us: int, rules: GameRules = DEFAULT_RULES,
                   seed: int = DEFAULT_SEED) -> Iterator[tuple[bytes, bytes]]:
     """One submission per player as a (key, value) record of score_updates, stamped with ``rules``
-    and ``season`` as the HTTP edge stamps them, achieved a microsecond apart and all in the past."""
+    and the season of its instant as the HTTP edge stamps them, achieved a microsecond apart and
+    all in the past (so records made just after midnight may fall in the day before)."""
     size = population.size
     for index, score in enumerate(population.scores(seed)):
         at_us = now_us - (size - index)
         submission = ScoreSubmission(
             game_id=population.game_id, user_id=population.player(index), score=score,
-            accepted_at_us=at_us, achieved_at_us=at_us, season=season, rules=rules)
+            accepted_at_us=at_us, achieved_at_us=at_us, season=season_of(rules.reset, at_us), rules=rules)
         yield player_key(submission.game_id, submission.user_id), submission.to_bytes()
 
 
@@ -134,7 +135,6 @@ async def produce_scores(app: LeaderboardApp, population: Population, rules: Gam
                          on_acknowledged: Callable[[int], None]) -> Produced:
     """Produce one synthetic submission per player of ``population`` to score_updates."""
     now_us = app.clock.now_us()
-    season = accepted_season(rules.reset, now_us, now_us, app.settings.season_grace_us)
     topic = app.score_updates_topic
     await app.maybe_start_producer()
     try:
@@ -142,7 +142,7 @@ async def produce_scores(app: LeaderboardApp, population: Population, rules: Gam
         # broker's default partition count instead of TOPIC_PARTITIONS.
         await topic.maybe_declare()
         started = time.monotonic()
-        count = await produce_records(topic, score_records(population, season, now_us, rules, seed), on_acknowledged)
+        count = await produce_records(topic, score_records(population, now_us, rules, seed), on_acknowledged)
         return Produced(count, time.monotonic() - started)
     finally:
         await app.producer.stop()

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from leaderboard_app.errors import InvalidInput
-from leaderboard_app.seasons import RESETS
+from leaderboard_app.seasons import RESETS, check_instant, season_of
 
 #: Largest absolute score: every integer up to it is exact in a double (Redis scores).
 MAX_ABS_SCORE = 2**53 - 1
@@ -303,10 +303,16 @@ def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
 
 
 def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
-    """Decode a record from ``score_updates``; raise InvalidInput if it is malformed."""
+    """Decode a record from ``score_updates``; raise InvalidInput if the agent could not apply it.
+
+    Records are input too (anyone who can produce to the topic writes them), so
+    a record is held to everything the HTTP edge guarantees of what it produces:
+    whatever decodes can be applied, and whatever cannot goes to the dead-letter
+    topic instead of stopping the worker.
+    """
     data = parse_json_object(raw)
     kind = data.get("type")
-    accepted_at_us = _timestamp(data, "acceptedAtUs")
+    accepted_at_us = check_instant("acceptedAtUs", data.get("acceptedAtUs"))
     reply_to = data.get("replyTo")
     if reply_to is not None and not isinstance(reply_to, str):
         raise InvalidInput("replyTo", "must be a string")
@@ -320,30 +326,28 @@ def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
     if kind != "score":
         raise InvalidInput("type", "must be score or delete")
     fields = parse_submission_fields(data)
-    rules = data.get("rules")
+    raw_rules = data.get("rules")
     season = data.get("season")
-    if not isinstance(rules, dict) or not isinstance(season, str) or not season:
+    if not isinstance(raw_rules, dict) or not isinstance(season, str) or not season:
         raise InvalidInput("rules", "and season are required on the topic")
+    rules = parse_rules(raw_rules)
+    achieved_at_us = check_instant("achievedAtUs", data.get("achievedAtUs"))
+    if season != season_of(rules.reset, achieved_at_us):
+        raise InvalidInput("season", f"must be the {rules.reset} season of achievedAtUs,"
+                                     f" {season_of(rules.reset, achieved_at_us)!r}")
     return ScoreSubmission(
         game_id=fields.game_id,
         user_id=fields.user_id,
         score=fields.score,
         accepted_at_us=accepted_at_us,
-        achieved_at_us=_timestamp(data, "achievedAtUs"),
+        achieved_at_us=achieved_at_us,
         season=season,
-        rules=parse_rules(rules),
+        rules=rules,
         display_name=fields.display_name,
         metadata=fields.metadata,
         reply_to=reply_to,
         event_id=fields.event_id,
     )
-
-
-def _timestamp(data: dict[str, Any], name: str) -> int:
-    value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(name, "must be a non-negative integer")
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,6 +200,17 @@ def _start_us(day: date) -> int:
     return (day - EPOCH).days * US_PER_DAY
 
 
+#: The first instant past the years the service takes (the start of 10000-01-01, in microseconds).
+END_US = _start_us(date(MAX_YEAR, 12, 31)) + US_PER_DAY
+
+
+def check_instant(name: str, at_us: object) -> int:
+    """Return ``at_us`` if it is an instant in the years the service takes; raise InvalidInput if not."""
+    if isinstance(at_us, bool) or not isinstance(at_us, int) or not 0 <= at_us < END_US:
+        raise InvalidInput(name, f"must be whole microseconds since 1970 before the year {MAX_YEAR + 1}")
+    return at_us
+
+
 def _seconds(duration_us: int) -> str:
     """Format a duration in seconds without a float's rounding: 300, or 1.5."""
     whole, micros = divmod(duration_us, US_PER_SECOND)

@@ -280,26 +280,24 @@ class CassandraArchive(Service):
 
     # -- closed seasons: final standings, written once by the archiver -------
 
-    async def store_standings(self, game_id: str, season: str, players: Sequence[RankedPlayer], at_us: int) -> None:
-        """Write a closed season's final standings (``players`` best first); raise if Cassandra fails."""
+    async def store_standings(self, game_id: str, season: str, rows: Sequence[tuple[int, PlayerStanding]],
+                              at_us: int) -> None:
+        """Write (position, standing) rows of a closed season's final standings; raise if Cassandra fails."""
         statements: list[tuple[str, tuple[Any, ...]]] = []
-        first_of_tie = 0
-        for position, player in enumerate(players):
-            if position and player.score != players[position - 1].score:
-                first_of_tie = position
-            last_of_tie = position
-            while last_of_tie + 1 < len(players) and players[last_of_tie + 1].score == player.score:
-                last_of_tie += 1
-            above = players[first_of_tie - 1] if first_of_tie else None
+        for position, standing in rows:
+            player, above = standing.player, standing.next
             statements.append(("standing", (game_id, season, position // STANDINGS_BUCKET, position,
                                             player.user_id, player.score, player.rank, at_us)))
             statements.append(("season_player", (
-                game_id, season, player.user_id, position, player.rank, player.score, len(players) - last_of_tie - 1,
+                game_id, season, player.user_id, position, player.rank, player.score, standing.worse,
                 above and above.user_id, above and above.score, above and above.rank, at_us)))
         for start in range(0, len(statements), self.concurrency):
             await asyncio.gather(*(self._execute(name, params)
                                    for name, params in statements[start:start + self.concurrency]))
-        await self._execute("season_total", (game_id, season, len(players), at_us))
+
+    async def store_season_total(self, game_id: str, season: str, total: int, at_us: int) -> None:
+        """Write how many players a closed season had, once its standings are written."""
+        await self._execute("season_total", (game_id, season, total, at_us))
 
     async def has_standings(self, game_id: str, season: str) -> bool:
         return _first(await self._reading("total", (game_id, season))) is not None

@@ -16,10 +16,10 @@ are plain ASCII.
     lb:closing                    sorted set [gameId, season] -> when its grace period ends (archiver)
     lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
     lb:applied:<appId>            hash partition -> next offset to apply (lag)
-    lb:reply:<token>              list: the agent's answer to a waiting request
 
-Channel ``lb:rules-changed``: the id of each game whose rules were just written
-(rules_cache.py forgets it).
+Channels (leaderboard_app.subscriptions): ``lb:rules-changed`` carries the id of
+each game whose rules were just written; ``lb:replies:<worker id>`` the agent's
+answer for a request waiting on that worker, as ``{"token", "answer"}``.
 
 Ranks are 1-based in the API, 0-based in Redis. Competition ranking: rank = 1 +
 the number of players with a strictly better score (ZCOUNT), so equal scores
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from leaderboard_app.metrics import LeaderboardMetrics
 
 KEY_PREFIX = "lb"
+#: The worker ids in reply tokens (leaderboard_app.subscriptions.new_worker_id).
+_WORKER_ID = re.compile(r"[0-9a-f]{32}")
 GAMES_KEY = f"{KEY_PREFIX}:games"
 RULES_KEY = f"{KEY_PREFIX}:rules"
 RULES_CHANGED_CHANNEL = f"{KEY_PREFIX}:rules-changed"
@@ -59,8 +62,6 @@ INDEXED_PARTITIONS_KEY = f"{KEY_PREFIX}:index-partitions"
 CLOSING_KEY = f"{KEY_PREFIX}:closing"
 TIEBREAK_DIGITS = 16
 _TIEBREAK_MAX = 2**64 - 1
-#: How long an answer for a waiting request is kept (seconds).
-REPLY_TTL = 60
 
 # Every read script takes KEYS = scores, members, profiles and returns, per
 # player, its member, score and profile (false when it has none).
@@ -193,8 +194,8 @@ def user_games_key(user_id: str) -> str:
     return f"{KEY_PREFIX}:user:{{{_tag(user_id)}}}:games"
 
 
-def reply_key(token: str) -> str:
-    return f"{KEY_PREFIX}:reply:{token}"
+def replies_channel(worker_id: str) -> str:
+    return f"{KEY_PREFIX}:replies:{worker_id}"
 
 
 def applied_offsets_key(app_id: str) -> str:
@@ -223,6 +224,18 @@ def _player(member: bytes, score: bytes, profile: bytes | None, rank: int) -> Ra
         user_id=decode_member(member), score=_exact_int(score), rank=rank,
         display_name=details.get("displayName"), metadata=details.get("metadata"),
     )
+
+
+def _standing(found: Sequence[Any] | None) -> PlayerStanding | None:
+    """The standing the rank_for script returned (None: no score in that season)."""
+    if found is None:
+        return None
+    member, score, profile, better, worse, total = found[:6]
+    above = None
+    if len(found) > 6:
+        next_member, next_score, next_profile, next_better = found[6:10]
+        above = _player(next_member, next_score, next_profile, next_better + 1)
+    return PlayerStanding(player=_player(member, score, profile, better + 1), total=total, worse=worse, next=above)
 
 
 def _page(entries: Sequence[Any], offset: int, first_rank: int) -> list[RankedPlayer]:
@@ -397,13 +410,24 @@ class RedisLeaderboard(Service):
         if partitions:
             await self._read(self.client.sadd(INDEXED_PARTITIONS_KEY, *sorted(partitions)))
 
-    async def send_reply(self, token: str, answer: dict[str, Any]) -> None:
-        """Hand a waiting request (on any worker) the outcome of its event."""
-        key = reply_key(token)
+    async def send_replies(self, replies: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Hand waiting requests (on any worker) the outcomes of their events, in one round trip.
+
+        Each token names the worker its request waits on (``<worker id>.<request
+        id>``); one in any other shape (a record of an older version, or produced by
+        hand) waits nowhere.
+        """
+        addressed = []
+        for token, answer in replies:
+            worker_id, dot, request_id = token.partition(".")
+            if dot and _WORKER_ID.fullmatch(worker_id) and request_id:
+                addressed.append((replies_channel(worker_id), orjson.dumps({"token": token, "answer": answer})))
+        if not addressed:
+            return
 
         async def queue(pipe: Any) -> None:
-            pipe.rpush(key, orjson.dumps(answer))
-            pipe.expire(key, REPLY_TTL)
+            for channel, message in addressed:
+                pipe.publish(channel, message)
 
         await self._retrying(queue)
 
@@ -477,17 +501,19 @@ class RedisLeaderboard(Service):
 
     async def rank_for(self, game_id: str, season: str, order: str, user_id: str) -> PlayerStanding | None:
         """Return the player's standing, or None if they have no score in that season."""
-        found = await self._read(self._scripts["rank_for"](
-            keys=self._read_keys(game_id, season), args=(order, user_id)))
-        if found is None:
-            return None
-        member, score, profile, better, worse, total = found[:6]
-        above = None
-        if len(found) > 6:
-            next_member, next_score, next_profile, next_better = found[6:10]
-            above = _player(next_member, next_score, next_profile, next_better + 1)
-        return PlayerStanding(player=_player(member, score, profile, better + 1), total=total, worse=worse,
-                              next=above)
+        return _standing(await self._read(self._scripts["rank_for"](
+            keys=self._read_keys(game_id, season), args=(order, user_id))))
+
+    async def standings_of(self, players: Sequence[tuple[str, str, str, str]]) -> list[PlayerStanding | None]:
+        """:meth:`rank_for` of each (gameId, season, order, userId), in one round trip."""
+        if not players:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for game_id, season, order, user_id in players:
+                await self._scripts["rank_for"](keys=self._read_keys(game_id, season), args=(order, user_id),
+                                                client=pipe)
+            found = await self._read(pipe.execute())
+        return [_standing(each) for each in found]
 
     async def season_in_index(self, game_id: str, season: str) -> bool:
         """Return whether Redis still holds the season (closed seasons are evicted)."""
@@ -540,10 +566,3 @@ class RedisLeaderboard(Service):
             pipe.expire(key, 2)
             count, _ = await self._read(pipe.execute())
         return int(count)
-
-    async def wait_reply(self, token: str, timeout: float) -> dict[str, Any] | None:
-        """Wait up to ``timeout`` seconds for the agent's answer to a request."""
-        if timeout <= 0:
-            return None
-        found = await self._read(self.client.blpop([reply_key(token)], timeout=timeout))
-        return None if found is None else orjson.loads(found[1])

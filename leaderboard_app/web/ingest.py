@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from leaderboard_app.models import (
     validate_id,
 )
 from leaderboard_app.seasons import accepted_season, parse_achieved_at
+from leaderboard_app.subscriptions import answer_within
 from leaderboard_app.web.base import LeaderboardView, query_flag, query_value, read_body
 
 if TYPE_CHECKING:
@@ -94,13 +94,17 @@ class ScoreView(WriteView):
         started = time.monotonic()
         app = self.leaderboard
         body = parse_json_object(await read_body(request, MAX_SCORE_BODY, app.settings.body_timeout))
-        submission = await build_submission(app, body, app.clock.now_us(), reply_to=uuid.uuid4().hex if wait else None)
-        await self.produce([_record(submission)])
-        if submission.reply_to:
-            answer = await app.redis_leaderboard.wait_reply(
-                submission.reply_to, WAIT_TIMEOUT - (time.monotonic() - started))
-            if answer is not None:
-                return self.json_response(answer)
+        replies = app.waiting_replies
+        token = replies.new_token() if wait else None
+        submission = await build_submission(app, body, app.clock.now_us(), reply_to=token)
+        if token is None:
+            await self.produce([_record(submission)])
+            return self.json_response({"status": "queued"}, status=202)
+        with replies.expecting([token]) as answers:
+            await self.produce([_record(submission)])
+            answer = await answer_within(answers[token], WAIT_TIMEOUT - (time.monotonic() - started))
+        if answer is not None:
+            return self.json_response(answer)
         return self.json_response({"status": "queued"}, status=202)
 
 
@@ -141,10 +145,11 @@ class UserView(WriteView):
         if not games:
             raise self.NotFound("user not found")
         now_us = time.time_ns() // 1000
-        deletions = [PlayerDeletion(game, user_id, now_us, reply_to=uuid.uuid4().hex) for game in games]
-        await self.produce([_record(deletion) for deletion in deletions])
-        for deletion in deletions:
-            remaining = WAIT_TIMEOUT - (time.monotonic() - started)
-            if await app.redis_leaderboard.wait_reply(deletion.reply_to or "", remaining) is None:
-                return self.json_response({"status": "queued", "userId": user_id, "games": games}, status=202)
+        replies = app.waiting_replies
+        deletions = [PlayerDeletion(game, user_id, now_us, reply_to=replies.new_token()) for game in games]
+        with replies.expecting(deletion.reply_to or "" for deletion in deletions) as answers:
+            await self.produce([_record(deletion) for deletion in deletions])
+            for answered in answers.values():
+                if await answer_within(answered, WAIT_TIMEOUT - (time.monotonic() - started)) is None:
+                    return self.json_response({"status": "queued", "userId": user_id, "games": games}, status=202)
         return self.json_response({"status": "deleted", "userId": user_id, "games": games})

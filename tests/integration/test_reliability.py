@@ -4,6 +4,7 @@ and Cassandra or Kafka going away, on the real stack."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import signal
 import subprocess
@@ -11,9 +12,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cassandra.cluster import Session
@@ -25,6 +28,7 @@ from tests.conftest import eventually
 from tests.integration.conftest import (
     SETTINGS,
     WorkerGroup,
+    bearer,
     client_for,
     rank_of,
     same_partition_marker,
@@ -67,36 +71,112 @@ def test_a_retried_event_id_is_applied_once_and_answered_like_the_first(api: htt
     assert api.post("/score", json={**body, "eventId": "x" * 65}).status_code == 400
 
 
+def _wait_storm(url: str, headers: dict[str, str], game: str, count: int) -> list[tuple[int, dict]]:
+    """POST ``count`` scores with wait=true at once; return each answer's status and body (run in a process of its own)."""
+
+    async def storm() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
+            return await asyncio.gather(*(
+                client.post("/score", params={"wait": "true"}, json={"gameId": game, "userId": f"w{n}", "score": n})
+                for n in range(count)))
+
+    return [(answer.status_code, answer.json()) for answer in asyncio.run(storm())]
+
+
+def test_a_thousand_waiting_requests_are_all_answered_while_reads_stay_quick(
+        workers: WorkerGroup, api: httpx.Client, game: str) -> None:
+    # A waiting request once held a pooled Redis connection in BLPOP: 200 of them
+    # starved every other Redis call, the agent's writes that would answer them too.
+    submit(api, game, "anchor", 1)
+    wait_for_score(api, game, "anchor", 1)
+    count = 1000
+    probes: list[tuple[int, float]] = []
+    # The storm from a process of its own, so the probes' times are not the test client's.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            client_for(workers.urls[0], "read") as reader:
+        storm = pool.submit(_wait_storm, workers.urls[0], bearer("write"), game, count)
+        while not storm.done():
+            started = time.monotonic()
+            probe = reader.get("/rank/anchor", params={"gameId": game})
+            probes.append((probe.status_code, time.monotonic() - started))
+            time.sleep(0.02)  # pacing the probes, not waiting for a result
+        answers = storm.result()
+    assert [status for status, _ in answers] == [200] * count, [a for a in answers if a[0] != 200][:3]
+    assert [body["score"] for _, body in answers] == list(range(count))
+    assert all(body["status"] == "applied" for _, body in answers)
+    assert probes and all(status == 200 for status, _ in probes)
+    slowest = max(seconds for _, seconds in probes)
+    assert slowest < 2.0, f"a /rank took {slowest:.2f} s while {count} requests waited ({len(probes)} probes)"
+
+
+async def produce_and_find_dead_letters(records: list[tuple[bytes, bytes]]) -> list[dict[str, bytes]]:
+    """Produce ``records`` to score_updates; return the headers each got on the dead-letter topic, in order."""
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(SCORE_UPDATES_TOPIC, value, key=key)
+    finally:
+        await producer.stop()
+    wanted = {value: index for index, (_, value) in enumerate(records)}
+    found: dict[int, dict[str, bytes]] = {}
+    consumer = AIOKafkaConsumer(DEAD_LETTER_TOPIC, bootstrap_servers="127.0.0.1:9092",
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(found) < len(records):
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for record in batch:
+                    if record.value in wanted:
+                        found[wanted[record.value]] = dict(record.headers)
+    finally:
+        await consumer.stop()
+    missing = sorted(set(range(len(records))) - set(found))
+    assert not missing, f"records {missing} never reached the dead-letter topic"
+    return [found[index] for index in range(len(records))]
+
+
 def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(api: httpx.Client, game: str) -> None:
     garbage = f"not json {uuid.uuid4()}".encode()
     key = player_key(game, "victim")
-
-    async def produce_and_find() -> dict[str, bytes]:
-        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092")
-        await producer.start()
-        try:
-            await producer.send_and_wait(SCORE_UPDATES_TOPIC, garbage, key=key)
-            await producer.send_and_wait(SCORE_UPDATES_TOPIC, b'{"type": "score", "gameId": 1}', key=key)
-        finally:
-            await producer.stop()
-        consumer = AIOKafkaConsumer(DEAD_LETTER_TOPIC, bootstrap_servers="127.0.0.1:9092",
-                                    auto_offset_reset="earliest", group_id=None)
-        await consumer.start()
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        if record.value == garbage:
-                            return dict(record.headers)
-        finally:
-            await consumer.stop()
-        raise AssertionError("the malformed record never reached the dead-letter topic")
-
-    headers = asyncio.run(produce_and_find())
-    assert b"not valid JSON" in headers["error"]
+    headers = asyncio.run(produce_and_find_dead_letters(
+        [(key, garbage), (key, f'{{"type": "score", "gameId": 1, "n": "{uuid.uuid4()}"}}'.encode())]))
+    assert b"not valid JSON" in headers[0]["error"]
+    assert headers[1]["error"].startswith(b"acceptedAtUs ")
     submit(api, game, "victim", 3)
     wait_for_score(api, game, "victim", 3)
+
+
+def test_records_that_decode_but_could_not_be_applied_go_to_the_dead_letter_topic(
+        workers: WorkerGroup, api: httpx.Client, game: str) -> None:
+    # Each of these once crashed every worker that took the partition, again and again.
+    assert set_rules(api, game, reset="daily").status_code == 200
+    now_us = time.time_ns() // 1000
+    season = api.get(f"/games/{game}").json()["season"]
+    edge_made = orjson.loads(ScoreSubmission(
+        game_id=game, user_id="victim", score=7, accepted_at_us=now_us, achieved_at_us=now_us, season=season,
+        rules=GameRules(reset="daily")).to_bytes())
+    hostile = [
+        {"season": "all"},  # all-time in a daily game: the season has no end to close at
+        {"achievedAtUs": 300_000_000_000_000_000},  # the year 11476: no history row can hold it
+        {"acceptedAtUs": 2**63},
+    ]
+    key = player_key(game, "victim")
+    records = [(key, orjson.dumps({**edge_made, **changes})) for changes in hostile]
+    headers = asyncio.run(produce_and_find_dead_letters(records))
+    assert [h["error"].split(b" ")[0] for h in headers] == [b"season", b"achievedAtUs", b"acceptedAtUs"]
+    # The workers went on: both answer, and the player's next score is applied.
+    assert all(worker.ready()["caughtUp"] for worker in workers.workers)
+    submit(api, game, "victim", 3)
+    assert wait_for_score(api, game, "victim", 3)["score"] == 3
+
+    def history_holds_only_the_good_score() -> None:
+        history = api.get("/history/victim", params={"gameId": game}).json()
+        assert [entry["score"] for entry in history] == [3]  # none of the hostile records was stored
+
+    eventually(history_holds_only_the_good_score)
 
 
 def test_records_committed_without_being_applied_are_read_again(workers: WorkerGroup, game: str) -> None:

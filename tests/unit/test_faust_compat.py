@@ -12,7 +12,9 @@ import faust
 import pytest
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.streams import current_event
+from aiohttp.web import TCPSite
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.web.drivers import aiohttp as faust_aiohttp
 from faust.types import TP
 from faust.types.tuples import Message
 from hypothesis import given
@@ -24,6 +26,7 @@ from leaderboard_app.faust_compat import (
     in_context_of,
     low_latency_transport,
     release_dropped,
+    web_driver,
 )
 
 TOPIC = "score_updates"
@@ -201,3 +204,21 @@ def test_a_damaged_remembered_assignment_is_ignored(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"{not json")
     assert _assignor_app(tmp_path).assignor.restored is None
+
+
+def test_the_web_driver_listens_with_the_backlog_asked_for(tmp_path: Path) -> None:
+    app = faust.App("test-web", broker="kafka://127.0.0.1:1", datadir=str(tmp_path), web_port=6999)
+    web = web_driver(1024)(app)
+    assert isinstance(web, faust_aiohttp.Web)
+
+    async def site_opened_by_start_server() -> TCPSite:
+        await web._runner.setup()
+        try:
+            return web._create_site()  # what Faust's start_server opens
+        finally:
+            await web._runner.cleanup()
+
+    site = asyncio.run(site_opened_by_start_server())
+    assert isinstance(site, TCPSite)
+    assert site._backlog == 1024  # aiohttp passes it to loop.create_server
+    assert (site._host, site._port) == (app.conf.web_bind, 6999)

@@ -69,25 +69,25 @@ def test_player_ids_are_named_as_the_lua_scripts_name_them(index: int) -> None:
 def test_records_decode_as_the_agent_decodes_them() -> None:
     population = Population("space invaders", 50)
     rules = GameRules(order="asc", operator="incr", reset="daily")
-    records = list(score_records(population, "2026-11-27", NOW_US, rules, seed=9))
+    records = list(score_records(population, NOW_US, rules, seed=9))
     assert len(records) == 50
     for index, ((key, value), score) in enumerate(zip(records, population.scores(seed=9))):
         update = submission(value)
         assert (update.game_id, update.user_id, update.score) == ("space invaders", population.player(index), score)
-        assert (update.season, update.rules) == ("2026-11-27", rules)
+        assert (update.season, update.rules) == ("2026-11-18", rules)  # the day of NOW_US
         assert key == player_key(update.game_id, update.user_id)
 
 
 def test_records_are_encoded_as_post_score_encodes_them() -> None:
     population = Population("g", 3)
-    for (key, value), score in zip(score_records(population, "all", NOW_US), population.scores()):
+    for (key, value), score in zip(score_records(population, NOW_US), population.scores()):
         decoded = submission(value)
         assert (key, value) == api_record(decoded)
         assert decoded.score == score
 
 
 def test_records_are_achieved_in_order_and_in_the_past() -> None:
-    records = list(score_records(Population("g", 100), "all", NOW_US))
+    records = list(score_records(Population("g", 100), NOW_US))
     achieved = [submission(value).achieved_at_us for _, value in records]
     assert achieved == sorted(achieved) and len(set(achieved)) == 100
     assert achieved[-1] < NOW_US

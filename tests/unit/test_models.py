@@ -2,6 +2,7 @@ import orjson
 import pytest
 
 from leaderboard_app.errors import InvalidInput
+from leaderboard_app.seasons import END_US
 from leaderboard_app.tables import is_player_key, progress_key
 from leaderboard_app.models import (
     MAX_ABS_SCORE,
@@ -24,14 +25,48 @@ def fields(**overrides):
     return parse_submission_fields(data)
 
 
+#: 2026-11-24T06:00:00Z, in the ISO week 2026-W48.
+AT_US = 1_795_500_000_000_000
+
+
 def test_submissions_round_trip_through_the_topic_encoding():
     submission = ScoreSubmission(
-        game_id="g", user_id="a:b {x} 🎮", score=-5, accepted_at_us=10, achieved_at_us=9, season="2026-W48",
+        game_id="g", user_id="a:b {x} 🎮", score=-5, accepted_at_us=AT_US + 1, achieved_at_us=AT_US, season="2026-W48",
         rules=GameRules("asc", "incr", "weekly"), display_name="Ann", metadata={"lvl": 3}, reply_to="t",
     )
     assert decode_update(submission.to_bytes()) == submission
     deletion = PlayerDeletion(game_id="g", user_id="u", accepted_at_us=3, reply_to=None)
     assert decode_update(deletion.to_bytes()) == deletion
+
+
+def _topic_record(**changes):
+    submission = ScoreSubmission(game_id="g", user_id="u", score=1, accepted_at_us=AT_US, achieved_at_us=AT_US,
+                                 season="2026-11-24", rules=GameRules(reset="daily"))
+    return orjson.dumps({**orjson.loads(submission.to_bytes()), **changes})
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"season": "all"}, "season"),  # the season of another reset: closing it has no end
+    ({"season": "2026-11-23"}, "season"),  # a day the instant is not in
+    ({"rules": {"order": "desc", "operator": "best", "reset": "never"}}, "season"),
+    ({"achievedAtUs": 300_000_000_000_000_000}, "achievedAtUs"),  # the year 11476: no datetime has it
+    ({"acceptedAtUs": 2**63}, "acceptedAtUs"),
+    ({"achievedAtUs": -1}, "achievedAtUs"),
+    ({"achievedAtUs": True}, "achievedAtUs"),
+    ({"achievedAtUs": 1.5e15}, "achievedAtUs"),
+])
+def test_topic_records_the_agent_could_not_apply_do_not_decode(changes, field):
+    assert decode_update(_topic_record()).season == "2026-11-24"  # the record as the edge makes it
+    with pytest.raises(InvalidInput) as raised:
+        decode_update(_topic_record(**changes))
+    assert str(raised.value).startswith(f"{field} ")
+
+
+def test_a_deletion_from_past_the_year_9999_does_not_decode():
+    raw = PlayerDeletion(game_id="g", user_id="u", accepted_at_us=END_US, reply_to=None).to_bytes()
+    with pytest.raises(InvalidInput, match="^acceptedAtUs "):
+        decode_update(raw)
+    assert decode_update(PlayerDeletion("g", "u", END_US - 1, None).to_bytes()).accepted_at_us == END_US - 1
 
 
 @pytest.mark.parametrize("score", [0, -5, MAX_ABS_SCORE, -MAX_ABS_SCORE])

@@ -1,4 +1,5 @@
-"""rules_cache.GameRulesCache against the real Redis: served from memory, never stale past a message."""
+"""The worker's Redis subscription against the real Redis: rules served from memory and never stale
+past a message (rules_cache.GameRulesCache); answers routed to the request waiting for them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis
 from leaderboard_app.models import GameRules
 from leaderboard_app.rules_cache import GameRulesCache
 from leaderboard_app.sinks.redis import RULES_KEY, RedisLeaderboard
+from leaderboard_app.subscriptions import WaitingReplies, answer_within, new_worker_id, subscriptions_for
 from tests.integration.conftest import SETTINGS
 
 T = TypeVar("T")
@@ -52,13 +54,22 @@ async def index(services: None) -> AsyncIterator[RedisLeaderboard]:
 
 
 @pytest.fixture
-async def cache_and_loader(index: RedisLeaderboard) -> AsyncIterator[tuple[GameRulesCache, CountingLoader]]:
+async def subscribed(index: RedisLeaderboard) -> AsyncIterator[tuple[GameRulesCache, CountingLoader, WaitingReplies]]:
+    """A rules cache and waiting replies fed by one subscription, as a worker has them."""
     loader = CountingLoader(index)
-    cache = GameRulesCache(SETTINGS.redis_url, loader)
-    await cache.start()
+    cache = GameRulesCache(loader)
+    replies = WaitingReplies(new_worker_id())
+    subscriptions = subscriptions_for(SETTINGS.redis_url, cache.changed, replies, on_live=cache.set_live)
+    await subscriptions.start()
     await eventually_async(lambda: _true(cache.live))
-    yield cache, loader
-    await cache.stop()
+    yield cache, loader, replies
+    await subscriptions.stop()
+
+
+@pytest.fixture
+def cache_and_loader(subscribed: tuple[GameRulesCache, CountingLoader, WaitingReplies],
+                     ) -> tuple[GameRulesCache, CountingLoader]:
+    return subscribed[0], subscribed[1]
 
 
 async def _true(value: bool) -> bool:
@@ -109,7 +120,7 @@ async def test_a_lost_subscription_empties_the_cache_so_a_missed_change_is_still
     assert loader.reads == reads + 1
 
 
-async def test_a_value_read_while_a_change_is_heard_is_not_kept(services: None) -> None:
+async def test_a_value_read_while_a_change_is_heard_is_not_kept() -> None:
     game = new_game()
     before_the_change = GameRules(order="asc")
     gate = asyncio.Event()
@@ -122,16 +133,29 @@ async def test_a_value_read_while_a_change_is_heard_is_not_kept(services: None) 
             return before_the_change
         return GameRules()
 
-    cache = GameRulesCache(SETTINGS.redis_url, load)
-    await cache.start()
-    try:
-        await eventually_async(lambda: _true(cache.live))
-        reading = asyncio.ensure_future(cache.get(game))
-        await eventually_async(lambda: _true(bool(reads)))
-        cache.forget(game)  # what the message about the game does
-        gate.set()
-        assert await reading == before_the_change
-        assert await cache.get(game) == GameRules()
-        assert len(reads) == 2  # the value read across the change was not kept
-    finally:
-        await cache.stop()
+    cache = GameRulesCache(load)
+    cache.set_live(True)
+    reading = asyncio.ensure_future(cache.get(game))
+    await eventually_async(lambda: _true(bool(reads)))
+    cache.forget(game)  # what the message about the game does
+    gate.set()
+    assert await reading == before_the_change
+    assert await cache.get(game) == GameRules()
+    assert len(reads) == 2  # the value read across the change was not kept
+    assert await cache.get(game) == GameRules()
+    assert len(reads) == 2  # and the next one was
+
+
+async def test_an_answer_reaches_the_request_waiting_for_its_token_and_no_other(
+        subscribed: tuple[GameRulesCache, CountingLoader, WaitingReplies], index: RedisLeaderboard) -> None:
+    replies = subscribed[2]
+    mine, unanswered = replies.new_token(), replies.new_token()
+    elsewhere = WaitingReplies(new_worker_id()).new_token()  # a request waiting on another worker
+    with replies.expecting([mine, unanswered]) as answers:
+        await index.send_replies([
+            (elsewhere, {"status": "applied", "for": "elsewhere"}),
+            (mine, {"status": "applied", "rank": 3}),
+            ("not-a-token", {"status": "applied"}),  # a record of an older version: no one waits
+        ])
+        assert await answer_within(answers[mine], 10.0) == {"status": "applied", "rank": 3}
+        assert await answer_within(answers[unanswered], 0.3) is None
