@@ -14,13 +14,26 @@ die() { log "ERROR: $*"; exit 1; }
 service_dir() { printf '%s/%s' "$STATE_DIR" "$1"; }
 pid_file() { printf '%s/%s/pid' "$STATE_DIR" "$1"; }
 
-# The PID recorded for a service, printed only if that process is still alive.
+# When process PID started (clock ticks after boot; field 22 of /proc/PID/stat, read
+# after the command name, which may hold spaces).
+start_time() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    # shellcheck disable=SC2086
+    set -- ${stat##*) }
+    printf '%s' "${20}"
+}
+
+# The PID recorded for a service, printed only if that very process is still alive: the
+# pid file also holds the process's start time, so after a reboot or PID reuse an
+# unrelated process with the same number is neither reported nor signalled.
 running_pid() {
-    local file pid
+    local file pid started
     file="$(pid_file "$1")"
     [ -f "$file" ] || return 1
-    pid="$(cat "$file")"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    read -r pid started <"$file" || true
+    [ -n "$pid" ] && [ -n "$started" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(start_time "$pid")" = "$started" ] || return 1
     printf '%s' "$pid"
 }
 
@@ -89,7 +102,7 @@ fetch_jars() {
 
 # spawn_detached SERVICE OUTPUT_FILE COMMAND...: run COMMAND in a session of its own, so it
 # outlives the calling shell (and any kill of that shell's process group), output appended
-# to OUTPUT_FILE, and record its PID. The wrapper writes its own PID, closes inherited
+# to OUTPUT_FILE, and record its PID and start time. The wrapper writes its own, closes inherited
 # descriptors above stderr (a caller's pipe held open by the service would leave that
 # caller waiting for EOF forever), then execs COMMAND: the recorded PID is the service's
 # own even when setsid has to fork.
@@ -101,7 +114,9 @@ spawn_detached() {
     rm -f "$file"
     # shellcheck disable=SC2016
     setsid bash -c '
-        echo $$ >"$0"
+        stat="$(cat /proc/$$/stat)"
+        fields=(${stat##*) })
+        echo "$$ ${fields[19]}" >"$0"
         for fd in /proc/$$/fd/*; do
             fd="${fd##*/}"
             [ "$fd" -gt 2 ] && eval "exec $fd>&-"

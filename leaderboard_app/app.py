@@ -69,8 +69,10 @@ class LeaderboardApp(faust.App):
             web_port=settings.web_port,
             # Request metrics first, so they see the statuses json_errors gives.
             web_application_options={"middlewares": [metrics.middleware(), json_errors]},
-            # The table browser would hand anyone every player's record.
+            # The table browser would hand anyone every player's record, and the
+            # router's pages list the workers' URLs and table keys, without a key.
             web_tables_enabled=False,
+            web_router_enabled=False,
             producer_acks=-1,
             # A standby copy costs each worker Faust's whole per-record consumer path
             # once more for every changelog record of the other workers, and on two

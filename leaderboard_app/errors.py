@@ -10,6 +10,7 @@
      ├── NotFound         404
      ├── RequestTimeout   408     (ours: a body that does not arrive in time)
      ├── PayloadTooLarge  413     (ours: request bodies over the endpoint's limit)
+     ├── UnsupportedMediaType 415 (ours: a body that is not declared application/json)
      └── ServiceUnavailable 503   (views turn BackendUnavailable into this)
 
 Anything else escaping a view is a bug: the error middleware in ``web`` logs it and
@@ -56,3 +57,15 @@ class PayloadTooLarge(WebError):
 
     code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     detail = "request body too large"
+
+
+class UnsupportedMediaType(WebError):
+    """A write's body is not declared as JSON.
+
+    Browsers send ``text/plain`` cross-site without asking the server first (no
+    CORS preflight), so accepting any type would let any web page submit scores
+    from its visitors' browsers.
+    """
+
+    code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    detail = "Content-Type must be application/json"

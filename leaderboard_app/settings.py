@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from leaderboard_app.auth import ApiKeys
+from leaderboard_app.auth import WRITE_KEYS_VAR, ApiKeys
 from leaderboard_app.logs import LOG_FORMATS
 
 T = TypeVar("T")
 
 #: The Kafka topic that every accepted submission (and player deletion) is produced to.
 SCORE_UPDATES_TOPIC = "score_updates"
+ALLOW_OPEN_WRITES_VAR = "LEADERBOARD_ALLOW_OPEN_WRITES"
 #: Where malformed records of score_updates go, with the reason in a header.
 DEAD_LETTER_TOPIC = "score_updates.dlq"
 #: The Kafka topic that game rule changes go through.
@@ -109,6 +110,9 @@ class Settings:
     log_format: str = "text"
     #: LEADERBOARD_READ_KEYS, LEADERBOARD_WRITE_KEYS, LEADERBOARD_ADMIN_KEYS (see ``auth``).
     api_keys: ApiKeys = field(default_factory=ApiKeys, repr=False)
+    #: Host header values (without port) answered while no API key is configured: a web
+    #: page that rebinds its DNS name to this address sends its own name.
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
     @property
     def season_grace_us(self) -> int:
@@ -119,6 +123,7 @@ class Settings:
         """Build settings from ``environ`` (default: ``os.environ``)."""
         env = os.environ if environ is None else environ
         web_port = _read(env, "WEB_PORT", "6066", _positive_int)
+        web_host = _read(env, "WEB_HOST", cls.web_host, str)
         return cls(
             app_id=_read(env, "LEADERBOARD_APP_ID", cls.app_id, str),
             broker_url=_read(env, "BROKER_URL", cls.broker_url, str),
@@ -127,7 +132,7 @@ class Settings:
             # Two workers on one machine must not share a RocksDB directory, so
             # the default is per web port.
             data_dir=_read(env, "APP_DATADIR", f".state/worker-{web_port}", str),
-            web_host=_read(env, "WEB_HOST", cls.web_host, str),
+            web_host=web_host,
             web_bind=_read(env, "WEB_BIND", cls.web_bind, str),
             web_port=web_port,
             redis_url=_read(env, "REDIS_URL", "redis://127.0.0.1:6379/0", str),
@@ -148,8 +153,34 @@ class Settings:
             store_write_buffer_mb=_read(env, "LEADERBOARD_STORE_WRITE_BUFFER_MB", "8", _positive_int),
             store_block_cache_mb=_read(env, "LEADERBOARD_STORE_BLOCK_CACHE_MB", "32", _positive_int),
             log_format=_read(env, "LOG_FORMAT", cls.log_format, _log_format),
-            api_keys=ApiKeys.from_env(env),
+            api_keys=_api_keys(env),
+            allowed_hosts=_read(env, "LEADERBOARD_ALLOWED_HOSTS", f"localhost,127.0.0.1,::1,{web_host}", _hosts),
         )
+
+
+def _api_keys(env: Mapping[str, str]) -> ApiKeys:
+    """The API keys; keys of some scopes but none for writes is refused unless open writes are meant."""
+    keys = ApiKeys.from_env(env)
+    allow_open_writes = _read(env, ALLOW_OPEN_WRITES_VAR, "false", _flag)
+    if keys.configured and not keys.write and not allow_open_writes:
+        raise SettingsError(
+            f"{WRITE_KEYS_VAR} is empty while other API keys are set, so anyone could submit scores: set write keys,"
+            f" or {ALLOW_OPEN_WRITES_VAR}=true to keep score submission open on purpose")
+    return keys
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value == "true"
+
+
+def _hosts(text: str) -> tuple[str, ...]:
+    hosts = tuple(dict.fromkeys(item.strip().lower().strip("[]") for item in text.split(",") if item.strip()))
+    if not hosts:
+        raise ValueError("must name at least one host")
+    return hosts
 
 
 def _log_format(text: str) -> str:

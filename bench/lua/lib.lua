@@ -30,6 +30,9 @@ function lib.number(name, default)
   return tonumber(lib.env(name, default ~= nil and tostring(default) or nil))
 end
 
+-- Writes declare their JSON body: the service refuses any other Content-Type (415).
+lib.json_headers = {["Content-Type"] = "application/json"}
+
 function lib.player(prefix, index)
   return string.format("%s%07d", prefix, index)
 end

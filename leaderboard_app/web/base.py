@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import orjson
 from aiohttp import web
+from yarl import URL
 from faust.web import Request, Response, View
 
 from leaderboard_app.auth import AuthError, Scope, authorize, bearer_token
-from leaderboard_app.errors import BackendUnavailable, InvalidInput, PayloadTooLarge, RequestTimeout
+from leaderboard_app.errors import (
+    BackendUnavailable,
+    InvalidInput,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from leaderboard_app.models import GameRules, validate_id
 from leaderboard_app.seasons import parse_season, season_of
 
@@ -43,6 +50,9 @@ class LeaderboardView(View):
 
     async def dispatch(self, request: Any) -> Any:
         try:
+            if not self._host_allowed(request):
+                return self.error(421, f"Host {request.host!r} is not served here while no API key is set"
+                                       " (LEADERBOARD_ALLOWED_HOSTS)")
             if self.scope is not None:
                 scope = self.scope_for(request.method)
                 authorize(self.leaderboard.settings.api_keys, scope, self.authorization(request))
@@ -57,6 +67,17 @@ class LeaderboardView(View):
             return self.error(400, str(exc))
         except BackendUnavailable as exc:
             return self.error(503, str(exc))
+
+    def _host_allowed(self, request: Any) -> bool:
+        """Without API keys, only the configured host names: a DNS-rebinding page sends its own."""
+        settings = self.leaderboard.settings
+        if settings.api_keys.configured:
+            return True
+        try:
+            host = URL(f"http://{request.host}").host
+        except ValueError:
+            return False
+        return host is not None and host.lower().strip("[]") in settings.allowed_hosts
 
     async def _over_rate_limit(self, request: Any) -> bool:
         limit = self.leaderboard.settings.rate_limit
@@ -143,11 +164,14 @@ def query_flag(request: Request, name: str) -> bool:
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
-    """Read the request body: 413 past ``limit`` bytes, 408 if it takes longer than ``timeout`` s.
+    """Read a JSON request body: 415 unless declared ``application/json``, 413 past ``limit``
+    bytes, 408 if it takes longer than ``timeout`` s.
 
     The deadline keeps slow or half-open clients from holding a worker's
     connections and memory indefinitely.
     """
+    if request.content_type != "application/json":  # aiohttp's: lower case, parameters dropped
+        raise UnsupportedMediaType()
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes")
 

@@ -234,6 +234,7 @@ _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     408: ("RequestTimeout", "The request body was not fully received in time (LEADERBOARD_BODY_TIMEOUT).", ()),
     409: ("Conflict", "The game already has had activity and the rules would change.", ()),
     413: ("PayloadTooLarge", "The request body exceeds the endpoint's limit.", ()),
+    415: ("UnsupportedMediaType", "The body is not declared with Content-Type: application/json.", ()),
     429: ("RateLimited", "More than LEADERBOARD_RATE_LIMIT requests in one second from this key (or address).",
            ("Retry-After",)),
     503: ("Unavailable", "Kafka did not acknowledge a write in time, or Redis (Cassandra for history and archived "
@@ -330,12 +331,12 @@ def _paths() -> dict[str, Any]:
             "202 once Kafka has acknowledged the record; with wait=true, 200 once it is applied and ranked.",
             "write",
             {200: _answer("Applied (wait=true)", _schema("Applied")), 202: _answer("Queued", _schema("Queued"))},
-            (400, 408, 413), ("wait",), ("ScoreSubmission", MAX_SCORE_BODY))},
+            (400, 408, 413, 415), ("wait",), ("ScoreSubmission", MAX_SCORE_BODY))},
         "/scores": {"post": _operation(
             "submitScores", "scores", "Submit a batch of scores",
             f"1 to {MAX_BATCH} submissions, queued all or none.", "write",
             {202: _answer("Queued", _schema("BatchQueued"))},
-            (400, 408, 413), (), ("ScoreBatch", MAX_BATCH_BODY))},
+            (400, 408, 413, 415), (), ("ScoreBatch", MAX_BATCH_BODY))},
         "/users/{userId}": {"delete": _operation(
             "deleteUser", "players", "Erase a player",
             "Erases the player's scores in every season, profile and history, from one game (gameId) or every "
@@ -360,7 +361,7 @@ def _paths() -> dict[str, Any]:
                 {200: _answer("The rules are in effect", _schema("Game")),
                  202: _answer(f"Accepted, not in effect on this worker within {WAIT_TIMEOUT:g} s",
                               _schema("RulesQueued"))},
-                (400, 408, 409, 413), ("gameIdPath",), ("GameRules", MAX_SCORE_BODY)),
+                (400, 408, 409, 413, 415), ("gameIdPath",), ("GameRules", MAX_SCORE_BODY)),
         },
         "/topk": {"get": _operation(
             "top", "rankings", "The leaderboard",

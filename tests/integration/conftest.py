@@ -33,6 +33,8 @@ from leaderboard_app.settings import Settings
 from tests.conftest import eventually
 
 SETTINGS = Settings.from_env()
+#: Headers of a raw JSON body (httpx's ``json=`` sets them itself).
+JSON = {"Content-Type": "application/json"}
 WORKER_PORTS = (6071, 6072)
 READY_TIMEOUT = 180.0
 

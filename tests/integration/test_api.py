@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from leaderboard_app.client import NotFound, RankedPlayer, SyncLeaderboardClient
-from tests.integration.conftest import KEYS, WorkerGroup, submit, wait_for_score, wait_for_scores
+from tests.integration.conftest import JSON, KEYS, WorkerGroup, submit, wait_for_score, wait_for_scores
 
 MAX = 2**53 - 1
 
@@ -100,7 +100,7 @@ def test_ids_of_128_characters_are_accepted(api: httpx.Client, game: str) -> Non
 
 def test_bodies_over_64_kib_get_413_with_or_without_content_length(api: httpx.Client) -> None:
     big = b'{"gameId": "g", "userId": "p", "score": 1, "pad": "' + b"x" * (64 * 1024) + b'"}'
-    response = api.post("/score", content=big)
+    response = api.post("/score", content=big, headers=JSON)
     assert response.status_code == 413
     assert "error" in response.json()
 
@@ -108,7 +108,7 @@ def test_bodies_over_64_kib_get_413_with_or_without_content_length(api: httpx.Cl
         for start in range(0, len(big), 4096):
             yield big[start:start + 4096]
 
-    chunked = api.post("/score", content=chunks())
+    chunked = api.post("/score", content=chunks(), headers=JSON)
     assert chunked.status_code == 413
     assert "error" in chunked.json()
 
@@ -117,7 +117,7 @@ def test_a_body_of_exactly_64_kib_is_read(api: httpx.Client, game: str) -> None:
     head = b'{"gameId": "' + game.encode() + b'", "userId": "padded", "score": 5, "pad": "'
     body = head + b"x" * (64 * 1024 - len(head) - 2) + b'"}'
     assert len(body) == 64 * 1024
-    assert api.post("/score", content=body).status_code == 202
+    assert api.post("/score", content=body, headers=JSON).status_code == 202
 
 
 @pytest.mark.parametrize("k", ["", "0", "1001", "abc", "1.5", "-1", "+5", " 5", "99999999999999999999"])
@@ -149,6 +149,16 @@ def test_unknown_player_gets_404(lb: SyncLeaderboardClient, game: str) -> None:
     with pytest.raises(NotFound) as caught:
         lb.rank(game, "nobody")
     assert (caught.value.status, caught.value.message) == (404, "user not found")
+
+
+@pytest.mark.parametrize("path", ["/router/", "/router/topics", "/router/player_scores/",
+                                  "/router/player_scores/key/", "/table/player_scores/"])
+def test_fausts_own_router_and_table_pages_are_not_served(workers: WorkerGroup, path: str) -> None:
+    # They listed the workers' URLs and table keys to anyone, no key asked.
+    for url in workers.urls:
+        answer = httpx.get(url + path, timeout=10)
+        assert answer.status_code == 404, (url, path, answer.text[:200])
+        assert answer.json() == {"error": "Not Found"}
 
 
 def test_unknown_paths_and_methods_answer_json(api: httpx.Client) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import eventually
 from tests.integration.conftest import (
+    JSON,
     KEYS,
     WorkerGroup,
     bearer,
@@ -260,7 +261,7 @@ def test_invalid_batches_get_400(api: httpx.Client, body: dict, status: int, err
 
 
 def test_batches_over_1_mib_get_413(api: httpx.Client) -> None:
-    response = api.post("/scores", content=b'{"scores": ["' + b"x" * (1024 * 1024) + b'"]}')
+    response = api.post("/scores", content=b'{"scores": ["' + b"x" * (1024 * 1024) + b'"]}', headers=JSON)
     assert response.status_code == 413
 
 

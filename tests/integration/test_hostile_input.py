@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.conftest import WORKER_PORTS, rank_of, wait_for_score
+from tests.integration.conftest import JSON, WORKER_PORTS, rank_of, wait_for_score
 
 #: Text with what breaks naive services: NUL, lone surrogates, RTL marks, Redis
 #: glob and hash-tag characters, CQL quotes, separators.
@@ -59,14 +59,14 @@ def assert_sane(response: httpx.Response) -> None:
 @HYPOTHESIS
 @given(body=st.one_of(submissions, json_values))
 def test_any_score_body_is_answered_without_a_server_error(api: httpx.Client, body: object) -> None:
-    assert_sane(api.post("/score", content=raw_json(body)))
-    assert_sane(api.post("/scores", content=raw_json({"scores": [body]})))
+    assert_sane(api.post("/score", content=raw_json(body), headers=JSON))
+    assert_sane(api.post("/scores", content=raw_json({"scores": [body]}), headers=JSON))
 
 
 @HYPOTHESIS
 @given(raw=st.binary(max_size=300))
 def test_any_bytes_as_a_body_are_answered_without_a_server_error(api: httpx.Client, raw: bytes) -> None:
-    assert_sane(api.post("/score", content=raw))
+    assert_sane(api.post("/score", content=raw, headers=JSON))
     assert_sane(api.put("/games/hostile", content=raw))
 
 

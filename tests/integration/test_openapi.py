@@ -29,7 +29,7 @@ from leaderboard_app.web.docs import docs_html
 from leaderboard_app.web.live import STREAM_PATH
 from leaderboard_app.web.openapi import build_openapi_document
 from tests.conftest import eventually
-from tests.integration.conftest import KEYS, WorkerGroup, bearer
+from tests.integration.conftest import JSON, KEYS, WorkerGroup, bearer
 
 DOCUMENT = build_openapi_document()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
@@ -182,7 +182,8 @@ def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) 
 
     for method, path, limit, parts in (("post", "/score", 64 * 1024, {}), ("post", "/scores", 1024 * 1024, {}),
                                        ("put", "/games/{gameId}", 64 * 1024, {"path_parameters": in_game})):
-        send(method, path, 413, raw_body=b'{"pad": "' + b"x" * limit + b'"}', **parts)
+        send(method, path, 413, raw_body=b'{"pad": "' + b"x" * limit + b'"}', headers=JSON, **parts)
+        send(method, path, 415, raw_body=b'{}', headers={"Content-Type": "text/plain"}, **parts)
 
     for path, item in DOCUMENT["paths"].items():
         for method, operation in item.items():

@@ -163,7 +163,8 @@ def test_a_page_whose_script_would_close_its_element_is_refused() -> None:
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:
-    settings = Settings.from_env({"LEADERBOARD_READ_KEYS": "reader", "LEADERBOARD_RATE_LIMIT": "0"})
+    settings = Settings.from_env({"LEADERBOARD_READ_KEYS": "reader", "LEADERBOARD_WRITE_KEYS": "writer",
+                                  "LEADERBOARD_RATE_LIMIT": "0"})
     app = create_app(settings)
     app.web.init_server()
     async with TestClient(TestServer(app.web.web_app)) as test_client:

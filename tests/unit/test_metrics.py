@@ -218,7 +218,8 @@ async def test_requests_are_counted_by_route_pattern_and_status(served: tuple[Le
 
 
 async def test_metrics_endpoint_serves_the_text_format_without_a_key() -> None:
-    app = create_app(Settings.from_env({"LEADERBOARD_READ_KEYS": "reader", "LEADERBOARD_RATE_LIMIT": "0"}))
+    app = create_app(Settings.from_env({"LEADERBOARD_READ_KEYS": "reader", "LEADERBOARD_WRITE_KEYS": "writer",
+                                        "LEADERBOARD_RATE_LIMIT": "0"}))
     app.web.init_server()
     async with TestClient(TestServer(app.web.web_app)) as client:
         response = await client.get("/metrics")
