@@ -299,7 +299,7 @@ class ScoreApplier:
                batch: _Batch) -> None:
         applied = applied_state(state, submission, event.message.offset)
         # The sinks' rows first: what can fail for a record fails before the batch holds any of it.
-        self._write_sinks(submission, applied.season_score, applied.profile, batch)
+        self._write_sinks(submission, applied.season_score, applied.profile, batch, applied.state.stamp_us)
         batch.states[key] = (applied.state, event)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission))
@@ -308,7 +308,9 @@ class ScoreApplier:
                 batch: _Batch) -> None:
         # Rewriting the entry puts it in the changelog again before this offset is
         # committed, in case the crash came between the local store and the changelog.
-        self._write_sinks(submission, state.seasons.get(submission.season), state.profile(), batch)
+        season_state = state.seasons.get(submission.season)
+        if season_state is not None:  # none: the player was erased after this record, which stays undone
+            self._write_sinks(submission, season_state, state.profile(), batch)
         batch.states[key] = (state, event)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission))
@@ -325,9 +327,11 @@ class ScoreApplier:
         await self._flush(batch)
         # The entry stays, empty, so that it still knows its offset and eventIds;
         # the rest is idempotent, so a replayed deletion simply runs again.
-        batch.states[key] = (deleted_state(state, event.message.offset), event)
+        erased = deleted_state(state, event.message.offset, deletion.accepted_at_us)
+        batch.states[key] = (erased, event)
         seasons = await self.redis.remove_player(deletion.game_id, deletion.user_id)
-        self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, deletion.accepted_at_us)
+        # Tombstones at the erasure's own stamp: after every write of the player before it.
+        self.archive.record_deletion(deletion.game_id, deletion.user_id, seasons, erased.stamp_us)
         if deletion.reply_to:
             # "deleted" means gone from the history (Cassandra) too; while Cassandra is away
             # the request gives up waiting and answers "queued".
@@ -335,14 +339,15 @@ class ScoreApplier:
                                         after=self.archive.written()))
 
     def _write_sinks(self, submission: ScoreSubmission, season_state: SeasonScore | None,
-                     profile: dict[str, Any] | None, batch: _Batch) -> None:
+                     profile: dict[str, Any] | None, batch: _Batch, written_at_us: int | None = None) -> None:
+        """File the record's writes; ``written_at_us`` is its history row's write timestamp (default: accepted)."""
         write = PlayerWrite(
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
             closes_at_us=closes_at_us(submission.rules.reset, submission.season, self.app.settings.season_grace_us),
         )
         self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
-                                       submission.achieved_at_us, submission.accepted_at_us)
+                                       submission.achieved_at_us, submission.accepted_at_us, written_at_us)
         if season_state is not None:
             self.archive.record_score(submission.game_id, submission.season, submission.user_id, season_state)
         batch.redis_writes.append(write)

@@ -134,7 +134,7 @@ class LeaderboardApp(faust.App):
         cast(RememberingAssignor, self.assignor).remember_restored()
 
     def _new_web(self) -> Web:
-        return web_driver(WEB_BACKLOG)(self)
+        return web_driver(WEB_BACKLOG, self.settings.idle_timeout)(self)
 
     def _new_transport(self) -> TransportT:
         # Faust's consumer waits up to 1.5 s per fetch; see faust_compat.low_latency_transport.

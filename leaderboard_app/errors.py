@@ -11,6 +11,7 @@
      ├── RequestTimeout   408     (ours: a body that does not arrive in time)
      ├── PayloadTooLarge  413     (ours: request bodies over the endpoint's limit)
      ├── UnsupportedMediaType 415 (ours: a body that is not declared application/json)
+     ├── TooManyStreams   429     (ours: a client past its share of a worker's event streams)
      └── ServiceUnavailable 503   (views turn BackendUnavailable into this)
 
 Anything else escaping a view is a bug: the error middleware in ``web`` logs it and
@@ -69,3 +70,10 @@ class UnsupportedMediaType(WebError):
 
     code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     detail = "Content-Type must be application/json"
+
+
+class TooManyStreams(WebError):
+    """A client asked for more event streams than one client may hold open on a worker."""
+
+    code = HTTPStatus.TOO_MANY_REQUESTS
+    detail = "too many open streams"

@@ -36,9 +36,12 @@ faust-streaming 0.15 gives no public way to do six things the service needs:
   own store. The subclass tells the leader the assignment whose tables this worker
   last finished restoring, kept in its data directory (``_metadata``,
   ``_assignment``).
-* **The web server's accept queue** (:func:`web_driver`). Faust opens aiohttp's
-  site with aiohttp's default backlog of 128 connections: a burst of a thousand
-  clients connecting at once had connections reset before they were accepted.
+* **The web server's accept queue and idle timeout** (:func:`web_driver`). Faust
+  opens aiohttp's site with aiohttp's default backlog of 128 connections (a burst
+  of a thousand clients connecting at once had connections reset before they were
+  accepted), and its runner with aiohttp's keep-alive timeout of an hour, which is
+  also all the time a connection gets to send its request headers: a thousand
+  silent or trickling connections held a worker's file descriptors.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import aiokafka
 from faust.assignor import PartitionAssignor
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.streams import _current_event
-from aiohttp.web import BaseSite, TCPSite
+from aiohttp.web import AppRunner, BaseSite, TCPSite
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web.drivers import aiohttp as faust_aiohttp
 from faust.types import TP, AppT, EventT
@@ -175,13 +178,21 @@ class RememberingAssignor(PartitionAssignor):
             return None
 
 
-def web_driver(backlog: int) -> type[faust_aiohttp.Web]:
-    """Faust's aiohttp web driver, listening with a queue of ``backlog`` connections not yet accepted.
+def web_driver(backlog: int, idle_timeout: float) -> type[faust_aiohttp.Web]:
+    """Faust's aiohttp web driver, listening with a queue of ``backlog`` connections not yet accepted
+    (the kernel caps it at ``net.core.somaxconn``) and closing a connection that sends no complete
+    request headers within ``idle_timeout`` seconds of connecting or of its previous answer.
 
-    The kernel caps it at ``net.core.somaxconn``.
+    aiohttp arms its keep-alive timer when a connection opens and after each answer, and closes
+    the connection if by then no request has been parsed, headers still trickling in included;
+    a request being answered (an event stream, too) is never cut by it.
     """
 
     class Web(faust_aiohttp.Web):
+        def __init__(self, app: AppT, **kwargs: Any) -> None:
+            super().__init__(app, **kwargs)
+            self._runner = AppRunner(self.web_app, access_log=None, keepalive_timeout=idle_timeout)
+
         def _new_transport_tcp(self) -> BaseSite:
             conf = self.app.conf
             return TCPSite(self._runner, conf.web_bind, conf.web_port, ssl_context=conf.web_ssl_context,

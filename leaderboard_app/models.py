@@ -30,6 +30,10 @@ MAX_EVENT_ID_LENGTH = 64
 EVENT_ID_WINDOW_US = 24 * 3600 * 1_000_000
 #: Most eventIds remembered per player (the oldest are forgotten first).
 MAX_EVENT_IDS = 1000
+#: Most bytes the remembered eventIds (with their answers) take in a player's state, which
+#: is rewritten to the changelog on every submission: 1,000 ids with wait=true answers
+#: took about 166 KB per write. Past it the oldest are forgotten (retries come soon).
+MAX_EVENT_ID_BYTES = 16 * 1024
 
 ORDERS = ("desc", "asc")
 OPERATORS = ("best", "set", "incr", "decr")
@@ -143,14 +147,24 @@ class PlayerState:
     offset: int = -1
     #: Recent client eventIds -> [acceptedAtUs, the wait=true answer or None].
     events: dict[str, list[Any]] = field(default_factory=dict)
+    #: Cassandra write timestamp of the last record applied to this player (microseconds).
+    #: Each record writes after it (planning.write_stamp), so the partition's record order,
+    #: not the clocks of the workers that accepted them, decides which write wins.
+    stamp_us: int = 0
 
     def remember_event(self, event_id: str, accepted_at_us: int, answer: dict[str, Any] | None) -> PlayerState:
         """Return this state remembering ``event_id``, forgetting ids older than 24 h (and the oldest beyond 1000)."""
         horizon = accepted_at_us - EVENT_ID_WINDOW_US
         kept = {eid: entry for eid, entry in self.events.items() if entry[0] >= horizon}
         kept[event_id] = [accepted_at_us, answer]
-        if len(kept) > MAX_EVENT_IDS:
-            kept = dict(sorted(kept.items(), key=lambda item: item[1][0])[-MAX_EVENT_IDS:])
+        if len(kept) > MAX_EVENT_IDS or len(orjson.dumps(kept)) > MAX_EVENT_ID_BYTES:
+            newest_first = sorted(kept.items(), key=lambda item: item[1][0], reverse=True)[:MAX_EVENT_IDS]
+            kept, size = {}, 2  # the braces
+            for eid, entry in newest_first:
+                size += len(orjson.dumps({eid: entry})) - 1  # the entry and its comma
+                if kept and size > MAX_EVENT_ID_BYTES:
+                    break
+                kept[eid] = entry
         return replace(self, events=kept)
 
     def seen_event(self, event_id: str | None, accepted_at_us: int) -> list[Any] | None:
@@ -182,6 +196,7 @@ class PlayerState:
             "metadata": self.metadata,
             "offset": self.offset,
             "events": self.events,
+            "stampUs": self.stamp_us,
         })
 
     @classmethod
@@ -193,6 +208,7 @@ class PlayerState:
             metadata=data.get("metadata"),
             offset=data.get("offset", -1),
             events=data.get("events", {}),
+            stamp_us=data.get("stampUs", 0),
         )
 
 
@@ -219,9 +235,17 @@ def _printable(field: str, value: Any, max_length: int) -> str:
     return value
 
 
+#: Ids no URL path can carry: clients remove "." and ".." segments (RFC 3986), so
+#: ``DELETE /users/..`` would reach ``DELETE /``.
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
 def validate_id(field: str, value: Any) -> str:
     """Return ``value`` if it is a usable game or user id, else raise InvalidInput."""
-    return _printable(field, value, MAX_ID_LENGTH)
+    text = _printable(field, value, MAX_ID_LENGTH)
+    if text in _DOT_SEGMENTS:
+        raise InvalidInput(field, "must not be . or .. (no URL path can name it)")
+    return text
 
 
 def validate_score(value: Any) -> int:

@@ -74,11 +74,24 @@ class Applied:
     profile: dict[str, Any] | None
 
 
+def write_stamp(state: PlayerState, accepted_at_us: int) -> int:
+    """The Cassandra write timestamp of the player's next record: after every earlier one.
+
+    Records of a player are applied in their partition's order, but were accepted
+    by workers whose clocks may disagree: a score accepted a few milliseconds
+    "before" a deletion on another machine must still land after its tombstone.
+    """
+    return max(accepted_at_us, state.stamp_us + 1)
+
+
 def applied_state(state: PlayerState, submission: ScoreSubmission, offset: int) -> Applied:
     """The player's state after the submission at ``offset``, which remembers its eventId."""
-    season_score = apply_submission(state.seasons.get(submission.season), submission)
+    stamp = write_stamp(state, submission.accepted_at_us)
+    season_score = apply_submission(state.seasons.get(submission.season), submission, stamp)
+    if season_score is not None:
+        stamp = max(stamp, season_score.updated_at_us)
     profile = profile_change(state, submission)
-    updated = replace(state, offset=offset)
+    updated = replace(state, offset=offset, stamp_us=stamp)
     if season_score is not None:
         updated = updated.with_season(submission.season, season_score)
     if profile is not None:
@@ -93,6 +106,8 @@ def repeated_state(state: PlayerState, offset: int) -> PlayerState:
     return replace(state, offset=offset)
 
 
-def deleted_state(state: PlayerState, offset: int) -> PlayerState:
-    """The state after an erasure: empty, but still knowing its offset and eventIds (so replays stay replays)."""
-    return PlayerState(offset=max(offset, state.offset), events=state.events)
+def deleted_state(state: PlayerState, offset: int, accepted_at_us: int) -> PlayerState:
+    """The state after an erasure: empty, but still knowing its offset and eventIds (so replays stay
+    replays) and the erasure's write timestamp (``stamp_us``: the tombstones'), which later writes follow."""
+    return PlayerState(offset=max(offset, state.offset), events=state.events,
+                       stamp_us=write_stamp(state, accepted_at_us))

@@ -29,7 +29,7 @@ from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import GameRules, PlayerState
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.sinks.redis import PlayerWrite
-from leaderboard_app.tables import is_player_key
+from leaderboard_app.tables import is_player_key, stored_progress
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -77,6 +77,11 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
                         rebuilt += 1
                 await app.redis_leaderboard.apply(writes)
             app.metrics.rebuild_advanced(len(chunk))
+        async with app.index_lock:
+            # The index now holds what the table holds: its lag is the table's, not
+            # the whole partition (the offsets applied were lost with the rest).
+            progress = {partition: stored_progress(table, partition) for partition in partitions}
+            await app.redis_leaderboard.mark_applied({p: o for p, o in progress.items() if o is not None})
         await app.redis_leaderboard.mark_partitions_indexed(partitions)
         completed = True
     finally:

@@ -42,12 +42,16 @@ def merged_score(previous: SeasonScore | None, submission: ScoreSubmission) -> i
     return amount if is_better(rules.order, amount, previous.score) else None
 
 
-def apply_submission(previous: SeasonScore | None, submission: ScoreSubmission) -> SeasonScore | None:
-    """Return the player's season state after ``submission``, or None if it changes nothing."""
+def apply_submission(previous: SeasonScore | None, submission: ScoreSubmission,
+                     written_at_us: int | None = None) -> SeasonScore | None:
+    """Return the player's season state after ``submission``, or None if it changes nothing.
+
+    ``written_at_us``: the submission's write timestamp (default: when it was accepted).
+    """
     score = merged_score(previous, submission)
     if score is None or (previous is not None and score == previous.score):
         return None
-    updated_at_us = submission.accepted_at_us
+    updated_at_us = submission.accepted_at_us if written_at_us is None else written_at_us
     achieved_at_us = submission.achieved_at_us
     if previous is not None:
         # Keep the write timestamp strictly increasing per player even if two

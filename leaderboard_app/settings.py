@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from leaderboard_app.auth import WRITE_KEYS_VAR, ApiKeys
 from leaderboard_app.logs import LOG_FORMATS
+from leaderboard_app.rate_limits import Network, parse_networks
 
 T = TypeVar("T")
 
@@ -93,6 +94,9 @@ class Settings:
     rate_limit: int = 1000
     #: Seconds a client may take to send a request body.
     body_timeout: float = 10.0
+    #: Seconds a connection may stay open without a complete request's headers: after it
+    #: connects (slow or silent clients) and between requests (idle keep-alive).
+    idle_timeout: float = 15.0
     #: Most score_updates records the agent applies together (one Redis round trip,
     #: one wait for the changelog); a batch takes what has arrived, it never waits to fill.
     batch_size: int = 1000
@@ -113,6 +117,8 @@ class Settings:
     #: Host header values (without port) answered while no API key is configured: a web
     #: page that rebinds its DNS name to this address sends its own name.
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    #: Reverse proxies whose X-Forwarded-For names the client the rate limiter counts (see ``rate_limits``).
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def season_grace_us(self) -> int:
@@ -148,6 +154,7 @@ class Settings:
             clock_offset=_read(env, "LEADERBOARD_CLOCK_OFFSET", "0", float),
             rate_limit=_read(env, "LEADERBOARD_RATE_LIMIT", "1000", _non_negative_int),
             body_timeout=_read(env, "LEADERBOARD_BODY_TIMEOUT", "10", _positive_float),
+            idle_timeout=_read(env, "LEADERBOARD_IDLE_TIMEOUT", "15", _positive_float),
             batch_size=_read(env, "LEADERBOARD_BATCH_SIZE", "1000", _positive_int),
             fetch_wait_ms=_read(env, "LEADERBOARD_FETCH_WAIT_MS", "10", _positive_int),
             store_write_buffer_mb=_read(env, "LEADERBOARD_STORE_WRITE_BUFFER_MB", "8", _positive_int),
@@ -155,6 +162,7 @@ class Settings:
             log_format=_read(env, "LOG_FORMAT", cls.log_format, _log_format),
             api_keys=_api_keys(env),
             allowed_hosts=_read(env, "LEADERBOARD_ALLOWED_HOSTS", f"localhost,127.0.0.1,::1,{web_host}", _hosts),
+            trusted_proxies=_read(env, "LEADERBOARD_TRUSTED_PROXIES", "", parse_networks),
         )
 
 

@@ -30,8 +30,18 @@ function lib.number(name, default)
   return tonumber(lib.env(name, default ~= nil and tostring(default) or nil))
 end
 
--- Writes declare their JSON body: the service refuses any other Content-Type (415).
-lib.json_headers = {["Content-Type"] = "application/json"}
+-- The headers of a write: those given with -H (the API key) plus its JSON Content-Type, which
+-- the service requires (415). wrk.format uses the headers it is given instead of wrk.headers,
+-- so they are copied in (once; wrk.format only updates Content-Length in them).
+local write_headers
+function lib.json_headers()
+  if not write_headers then
+    write_headers = {}
+    for name, value in pairs(wrk.headers) do write_headers[name] = value end
+    write_headers["Content-Type"] = "application/json"
+  end
+  return write_headers
+end
 
 function lib.player(prefix, index)
   return string.format("%s%07d", prefix, index)

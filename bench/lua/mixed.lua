@@ -20,7 +20,7 @@ request = function()
   local draw = math.random()
   if draw < 0.2 then
     local body = string.format('{"gameId":"%s","userId":"%s","score":%.0f}', game, user, base + sent)
-    return wrk.format("POST", "/score", lib.json_headers, body)
+    return wrk.format("POST", "/score", lib.json_headers(), body)
   elseif draw < 0.6 then
     return wrk.format("GET", "/rank/" .. user .. "?gameId=" .. game)
   end

@@ -25,7 +25,7 @@ request = function()
     user = string.format("%s%s-%d", prefix, instance, sent)
   end
   local body = string.format('{"gameId":"%s","userId":"%s","score":%.0f}', game, user, base + sent)
-  return wrk.format("POST", "/score", lib.json_headers, body)
+  return wrk.format("POST", "/score", lib.json_headers(), body)
 end
 
 delay = lib.pacer(lib.number("BENCH_RATE", 0))

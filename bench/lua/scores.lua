@@ -13,7 +13,7 @@ request = function()
     sent = sent + 1
     items[i] = string.format('{"gameId":"%s","userId":"%s%s-%d","score":%d}', game, prefix, instance, sent, sent)
   end
-  return wrk.format("POST", "/scores", lib.json_headers, '{"scores":[' .. table.concat(items, ",") .. "]}")
+  return wrk.format("POST", "/scores", lib.json_headers(), '{"scores":[' .. table.concat(items, ",") .. "]}")
 end
 
 delay = lib.pacer(lib.number("BENCH_RATE", 0))

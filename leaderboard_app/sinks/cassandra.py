@@ -215,12 +215,13 @@ class CassandraArchive(Service):
         self._wakeup.set()
 
     def record_submission(self, game_id: str, user_id: str, score: int, season: str,
-                          achieved_at_us: int, accepted_at_us: int) -> None:
-        """File one history row; never blocks."""
+                          achieved_at_us: int, accepted_at_us: int, written_at_us: int | None = None) -> None:
+        """File one history row, written at ``written_at_us`` (default: when accepted); never blocks."""
         month = _month(achieved_at_us)
+        stamp = accepted_at_us if written_at_us is None else written_at_us
         self._ordered.append(("history", (game_id, user_id, month, _utc(achieved_at_us), accepted_at_us, score,
-                                          season, accepted_at_us)))
-        self._latest[("month", game_id, user_id, month)] = ("month", (game_id, user_id, month, accepted_at_us))
+                                          season, stamp)))
+        self._latest[("month", game_id, user_id, month)] = ("month", (game_id, user_id, month, stamp))
         self._wakeup.set()
 
     def record_rules(self, game_id: str, rules: GameRules, at_us: int) -> None:

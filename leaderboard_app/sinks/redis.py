@@ -554,15 +554,25 @@ class RedisLeaderboard(Service):
         members = await self._read(self.client.smembers(user_games_key(user_id)))
         return sorted(game.decode("utf-8") for game in members)
 
+    async def mark_applied(self, next_offsets: Mapping[int, int]) -> None:
+        """Record each partition's next offset to apply as the index holds it (for the lag)."""
+        if not next_offsets:
+            return
+
+        async def queue(pipe: Any) -> None:
+            pipe.hset(self._applied_key, mapping={str(p): o for p, o in next_offsets.items()})
+
+        await self._retrying(queue)
+
     async def applied_offsets(self) -> dict[int, int]:
         offsets = await self._read(self.client.hgetall(self._applied_key))
         return {int(partition): int(offset) for partition, offset in offsets.items()}
 
-    async def count_request(self, client_id: str, second: int) -> int:
-        """Count a request of ``client_id`` in this second (shared by every worker); return the count."""
+    async def count_request(self, client_id: str, second: int, cost: int = 1) -> int:
+        """Count ``cost`` requests of ``client_id`` in this second (shared by every worker); return the count."""
         key = f"{KEY_PREFIX}:rate:{client_id}:{second}"
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
+            pipe.incrby(key, cost)
             pipe.expire(key, 2)
             count, _ = await self._read(pipe.execute())
         return int(count)

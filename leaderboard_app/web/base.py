@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import time
@@ -14,7 +13,7 @@ from aiohttp import web
 from yarl import URL
 from faust.web import Request, Response, View
 
-from leaderboard_app.auth import AuthError, Scope, authorize, bearer_token
+from leaderboard_app.auth import AuthError, Scope, authorize
 from leaderboard_app.errors import (
     BackendUnavailable,
     InvalidInput,
@@ -23,6 +22,7 @@ from leaderboard_app.errors import (
     UnsupportedMediaType,
 )
 from leaderboard_app.models import GameRules, validate_id
+from leaderboard_app.rate_limits import client_address, rate_bucket
 from leaderboard_app.seasons import parse_season, season_of
 
 if TYPE_CHECKING:
@@ -54,11 +54,11 @@ class LeaderboardView(View):
                 return self.error(421, f"Host {request.host!r} is not served here while no API key is set"
                                        " (LEADERBOARD_ALLOWED_HOSTS)")
             if self.scope is not None:
+                # Counted before the key is checked, so failed authentications count too.
+                if await self.over_rate_limit(request):
+                    return self.rate_limited()
                 scope = self.scope_for(request.method)
                 authorize(self.leaderboard.settings.api_keys, scope, self.authorization(request))
-                if await self._over_rate_limit(request):
-                    return self.json_response({"error": "rate limit exceeded; retry after 1 s"}, status=429,
-                                              headers={"Retry-After": "1"})
             return await super().dispatch(request)
         except AuthError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -79,15 +79,24 @@ class LeaderboardView(View):
             return False
         return host is not None and host.lower().strip("[]") in settings.allowed_hosts
 
-    async def _over_rate_limit(self, request: Any) -> bool:
-        limit = self.leaderboard.settings.rate_limit
-        if not limit:
+    async def over_rate_limit(self, request: Any, cost: int = 1) -> bool:
+        """Count ``cost`` requests against the sender's budget of this second; whether it is now spent."""
+        settings = self.leaderboard.settings
+        if not settings.rate_limit or cost <= 0:
             return False
-        token = bearer_token(self.authorization(request))
-        # Keys are counted under a digest, so no key is ever written to Redis.
-        client = "k" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:32] if token else (
-            "a" + str(request.remote))
-        return await self.leaderboard.redis_leaderboard.count_request(client, int(time.time())) > limit
+        return await self.leaderboard.redis_leaderboard.count_request(
+            self.client_bucket(request), int(time.time()), cost) > settings.rate_limit
+
+    def client_bucket(self, request: Any) -> str:
+        """Who sends ``request``, as limits count clients: its known API key, else its address."""
+        settings = self.leaderboard.settings
+        address = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                 settings.trusted_proxies)
+        return rate_bucket(settings.api_keys, self.authorization(request), address)
+
+    def rate_limited(self) -> Response:
+        return self.json_response({"error": "rate limit exceeded; retry after 1 s"}, status=429,
+                                  headers={"Retry-After": "1"})
 
     def authorization(self, request: Any) -> str | None:
         """Return the credentials presented, as an Authorization header value (None: none)."""

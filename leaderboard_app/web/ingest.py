@@ -117,6 +117,8 @@ class ScoresView(WriteView):
         items = body.get("scores")
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
             raise InvalidInput("scores", f"must be an array of 1 to {MAX_BATCH} submissions")
+        if await self.over_rate_limit(request, cost=len(items) - 1):  # each submission counts, not the request
+            return self.rate_limited()
         now_us = app.clock.now_us()
         submissions = []
         for index, item in enumerate(items):

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -33,7 +34,7 @@ import orjson
 from aiohttp import web
 from faust.web import Blueprint, Request, Response
 
-from leaderboard_app.errors import BackendUnavailable, InvalidInput
+from leaderboard_app.errors import BackendUnavailable, InvalidInput, TooManyStreams
 from leaderboard_app.metrics import LeaderboardMetrics
 from leaderboard_app.seasons import parse_season, season_of
 from leaderboard_app.web.base import LeaderboardView, query_game_id, query_int, query_value
@@ -54,6 +55,10 @@ RECONNECT_MS = 2000
 #: Streams one worker keeps open, and distinct tops it polls; past either, 503.
 MAX_STREAMS = 1000
 MAX_FEEDS = 200
+#: Streams one client (API key, else address) may hold open on one worker; past it, 429.
+MAX_STREAMS_PER_CLIENT = 20
+#: Seconds a write to a stream may wait for the client to read; past it the stream is dropped.
+WRITE_TIMEOUT = 10.0
 
 FeedKey = tuple[str, str | None, int]
 Fetch = Callable[[], Awaitable[bytes]]
@@ -119,24 +124,30 @@ class TopFeeds:
     """The feeds of the streams open on this worker, by (game, season asked for, k)."""
 
     def __init__(self, metrics: LeaderboardMetrics, interval: float = POLL_INTERVAL,
-                 max_streams: int = MAX_STREAMS, max_feeds: int = MAX_FEEDS) -> None:
+                 max_streams: int = MAX_STREAMS, max_feeds: int = MAX_FEEDS,
+                 max_per_client: int = MAX_STREAMS_PER_CLIENT) -> None:
         self.metrics = metrics
         self.interval = interval
         self.max_streams = max_streams
         self.max_feeds = max_feeds
+        self.max_per_client = max_per_client
         self.streams = 0
         self.closed = False
         self._feeds: dict[FeedKey, TopFeed] = {}
+        self._by_client: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self._feeds)
 
-    def join(self, key: FeedKey, fetch: Fetch) -> TopFeed:
-        """Subscribe to the feed of ``key``, starting its poller (with ``fetch``) if it is the first."""
+    def join(self, key: FeedKey, fetch: Fetch, client: str = "") -> TopFeed:
+        """Subscribe ``client`` to the feed of ``key``, starting its poller (with ``fetch``) if it is the first."""
         if self.closed:
             raise BackendUnavailable("live: the worker is stopping")
         if self.streams >= self.max_streams:
             raise BackendUnavailable(f"live: this worker has the most streams it keeps open ({self.max_streams})")
+        if self._by_client[client] >= self.max_per_client:
+            raise TooManyStreams(f"live: this client has the most streams one client may keep open on a worker"
+                                 f" ({self.max_per_client})")
         feed = self._feeds.get(key)
         if feed is None:
             if len(self._feeds) >= self.max_feeds:
@@ -146,13 +157,17 @@ class TopFeeds:
             feed.task = asyncio.get_running_loop().create_task(feed.poll(self.interval))
         feed.subscribers += 1
         self.streams += 1
+        self._by_client[client] += 1
         self._report()
         return feed
 
-    def leave(self, key: FeedKey, feed: TopFeed) -> None:
+    def leave(self, key: FeedKey, feed: TopFeed, client: str = "") -> None:
         """Unsubscribe; the last subscriber to leave stops the poller."""
         feed.subscribers -= 1
         self.streams -= 1
+        self._by_client[client] -= 1
+        if self._by_client[client] <= 0:
+            del self._by_client[client]
         if feed.subscribers == 0 and self._feeds.get(key) is feed:
             del self._feeds[key]
             if feed.task is not None:
@@ -198,32 +213,42 @@ class TopStreamView(LeaderboardView):
             return self.bytes(b"", headers=STREAM_HEADERS)
         feeds: TopFeeds = self.leaderboard.top_feeds
         key = (game_id, season_text, count)
-        feed = feeds.join(key, self._top_reader(game_id, season_text, count))
+        client = self.client_bucket(request)
+        feed = feeds.join(key, self._top_reader(game_id, season_text, count), client)
         try:
             response = web.StreamResponse(headers=STREAM_HEADERS)
             await response.prepare(request)
             await self._forward(request, response, feed, feeds)
         finally:
-            feeds.leave(key, feed)
+            feeds.leave(key, feed, client)
         return response
 
     async def _forward(self, request: Any, response: web.StreamResponse, feed: TopFeed, feeds: TopFeeds) -> None:
         loop = asyncio.get_running_loop()
+
+        async def send(data: bytes) -> None:
+            # A client that stops reading would hold the write, and its slot, forever.
+            await asyncio.wait_for(response.write(data), WRITE_TIMEOUT)
+
         try:
-            await response.write(b"retry: %d\n\n" % RECONNECT_MS)
+            await send(b"retry: %d\n\n" % RECONNECT_MS)
             seen = 0
             quiet_since = loop.time()
             while not feeds.closed and not _client_gone(request):
                 if feed.version != seen:
                     seen = feed.version
-                    await response.write(feed.message)
+                    await send(feed.message)
                     quiet_since = loop.time()
                 elif loop.time() - quiet_since >= KEEPALIVE_INTERVAL:
-                    await response.write(b": keepalive\n\n")
+                    await send(b": keepalive\n\n")
                     quiet_since = loop.time()
                 await feed.wait_after(seen, DISCONNECT_CHECK)
         except ConnectionResetError:  # the client left while we wrote (aiohttp's errors subclass it)
             pass
+        except asyncio.TimeoutError:
+            logger.info("dropped an event stream whose client stopped reading for %g s", WRITE_TIMEOUT)
+            if request.transport is not None:
+                request.transport.abort()
 
     def _top_reader(self, game_id: str, season_text: str | None, count: int) -> Fetch:
         """Return what the feed calls to read the top: the /topk answer, as an SSE message."""

@@ -172,7 +172,9 @@ def _schemas() -> dict[str, Any]:
             "userId": _schema("Id"),
             "score": _schema("Score"),
             "rank": ranked["rank"],
-            "gap": _integer("the difference between the two scores", 0),
+            "gap": _integer("the difference between the two scores, exact; up to 2^54-2, so past 2^53 when the"
+                            " scores lie at both ends of the range (compute it from the scores where numbers"
+                            " are doubles)", 0),
         }, ("userId", "score", "rank", "gap"), "The last player listed with a better score."),
         "Standing": _object({
             **ranked,
@@ -402,7 +404,8 @@ def _paths() -> dict[str, Any]:
                 "streamTop", "live", "The leaderboard, live",
                 "Server-Sent Events: an `event: topk` whose data is what GET /topk would answer, at connect and "
                 "again on every change; `event: unavailable` (data {\"error\": ...}) while the top cannot be "
-                "read. 503 when the worker holds the most streams it keeps open.", "read",
+                "read. 503 when the worker holds the most streams it keeps open; 429 when this client (key, "
+                "else address) holds its share of them.", "read",
                 {200: {"description": "An endless text/event-stream",
                        "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
                 read_errors, ("gameIdQuery", "season", "streamK", "key")),

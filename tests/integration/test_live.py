@@ -198,6 +198,29 @@ def test_the_page_shows_scores_as_they_arrive(browser: Chromium, workers: Worker
     writer.close()
 
 
+def test_the_page_shows_a_gap_past_2_53_exactly(browser: Chromium, workers: WorkerGroup, game: str) -> None:
+    top, bottom = 2**53 - 1, -(2**53 - 1)
+    with client_for(workers.urls[1], "write") as writer:
+        submit(writer, game, "top", top)
+        submit(writer, game, "bottom", bottom)
+        wait_for_score(writer, game, "top", top)
+        assert wait_for_score(writer, game, "bottom", bottom)["next"]["gap"] == top - bottom  # 2^54 - 2, exact
+    browser.navigate(f"{workers.urls[0]}/")
+    browser.evaluate(f"""
+        document.getElementById('key').value = {json.dumps(KEYS['read'])};
+        document.getElementById('game').value = {json.dumps(game)};
+        document.getElementById('watch-form').requestSubmit();
+        document.getElementById('player').value = 'bottom';
+        document.getElementById('player-form').requestSubmit();
+    """)
+
+    def gap_shown() -> None:
+        shown = browser.evaluate("document.getElementById('standing-next').textContent")
+        assert shown == f"top (rank 1, {top - bottom:,} ahead)"  # a double would show ...984 ahead
+
+    eventually(gap_shown, timeout=10)
+
+
 def test_the_page_names_why_a_stream_is_refused(browser: Chromium, workers: WorkerGroup, game: str) -> None:
     browser.navigate(f"{workers.urls[0]}/")
     browser.evaluate(f"""

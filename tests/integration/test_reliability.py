@@ -21,7 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cassandra.cluster import Session
 
-from leaderboard_app.models import GameRules, ScoreSubmission, player_key
+from leaderboard_app.models import GameRules, PlayerDeletion, ScoreSubmission, player_key
 from leaderboard_app.settings import DEAD_LETTER_TOPIC, SCORE_UPDATES_TOPIC
 from leaderboard_app.tables import progress_key
 from tests.conftest import eventually
@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     WorkerGroup,
     bearer,
     client_for,
+    partition_of,
     rank_of,
     same_partition_marker,
     set_rules,
@@ -209,6 +210,69 @@ def test_records_committed_without_being_applied_are_read_again(workers: WorkerG
     workers.start()
     with client_for(workers.urls[1]) as client:
         wait_for_score(client, game, "p", 1 + 5 + 7, timeout=60)
+
+
+def test_records_replayed_after_an_erasure_do_not_bring_the_player_back(workers: WorkerGroup, game: str) -> None:
+    partition = partition_of(game, "gone")
+
+    async def end_offset() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", group_id=None)
+        await consumer.start()
+        try:
+            tp = TopicPartition(SCORE_UPDATES_TOPIC, partition)
+            return (await consumer.end_offsets([tp]))[tp]
+        finally:
+            await consumer.stop()
+
+    before = asyncio.run(end_offset())
+    with client_for(workers.urls[0]) as client:
+        submit(client, game, "gone", 4)
+        wait_for_score(client, game, "gone", 4)
+        assert client.delete("/users/gone", params={"gameId": game}).status_code == 200
+    # As after a crash before the commit: the group reads the submission and the erasure again.
+    workers.stop()
+    asyncio.run(_commit_for_the_group({partition: before}))
+    workers.start(keep_data=True)
+    with client_for(workers.urls[1]) as client:
+        marker = same_partition_marker(game, "gone")
+        submit(client, game, marker, 1)
+        wait_for_score(client, game, marker, 1, timeout=60)  # behind the replayed records
+        assert rank_of(client, game, "gone").status_code == 404
+        assert client.delete("/users/gone").status_code == 404  # no game lists the player again
+        assert client.get("/history/gone", params={"gameId": game}).json() == []
+
+
+def test_a_score_after_an_erasure_shows_though_the_erasing_worker_s_clock_ran_ahead(
+        api: httpx.Client, game: str) -> None:
+    # Workers stamp records with their own clocks. An erasure stamped a second ahead
+    # of the score that follows it (in the partition's order) once hid that score in
+    # Cassandra behind its tombstone, and rebuild-redis then dropped the player.
+    now_us = time.time_ns() // 1000
+    key = player_key(game, "back")
+
+    def score(value: int, accepted_at_us: int) -> bytes:
+        return ScoreSubmission(game_id=game, user_id="back", score=value, accepted_at_us=accepted_at_us,
+                               achieved_at_us=accepted_at_us).to_bytes()
+
+    erasure = PlayerDeletion(game_id=game, user_id="back", accepted_at_us=now_us + 2_000_000).to_bytes()
+
+    async def produce_in_order() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092", acks="all")
+        await producer.start()
+        try:
+            for value in (score(4, now_us), erasure, score(9, now_us + 1_000_000)):
+                await producer.send_and_wait(SCORE_UPDATES_TOPIC, value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce_in_order())
+    wait_for_score(api, game, "back", 9)
+
+    def history_holds_the_later_score() -> None:
+        history = api.get("/history/back", params={"gameId": game}).json()
+        assert [entry["score"] for entry in history] == [9]
+
+    eventually(history_holds_the_later_score, timeout=30, interval=0.5)
 
 
 # -- crashes --------------------------------------------------------------------------
@@ -526,6 +590,12 @@ def test_redis_losing_its_data_is_rebuilt_from_the_tables_while_ingestion_goes_o
     after = api.get("/topk", params={"gameId": game, "k": 100}).json()
     assert after[:-1] == before and after[-1]["userId"] == "during"  # asc: the rules came back too
     assert api.get(f"/games/{game}").json()["order"] == "asc"
+
+    # The lag is what the index has not applied, also in partitions no event reached since.
+    def index_lag_is_gone() -> None:
+        assert api.get("/topk", params={"gameId": game}).headers["X-Leaderboard-Lag"] == "0"
+
+    eventually(index_lag_is_gone, timeout=30, interval=0.5)
 
 
 def test_the_rebuild_command_restores_one_game_from_cassandra(

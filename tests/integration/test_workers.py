@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime, timezone
 
+import httpx
 import redis
 
 from leaderboard_app.sinks.redis import season_keys
@@ -153,8 +155,30 @@ def _season_is(api, game: str, season: str) -> None:
 
 def test_the_rate_limit_is_per_key_shared_by_all_workers_and_answered_429(workers: WorkerGroup, game: str) -> None:
     workers.stop()
-    workers.start(LEADERBOARD_RATE_LIMIT="10")
+    # The tests connect from 127.0.0.1: as a trusted proxy, its X-Forwarded-For names the client.
+    workers.start(keep_data=True, LEADERBOARD_RATE_LIMIT="10", LEADERBOARD_TRUSTED_PROXIES="127.0.0.1")
     try:
+        with client_for(workers.urls[0], "write") as writer:
+            # Each submission of a batch counts: 5 of 10 pass, then 20 more are over the budget.
+            batch = [{"gameId": game, "userId": f"b{n}", "score": n} for n in range(20)]
+            assert writer.post("/scores", json={"scores": batch[:5]}).status_code == 202
+            over = writer.post("/scores", json={"scores": batch})
+            assert over.status_code == 429 and over.headers["Retry-After"] == "1"
+
+        def statuses(path: str, method: str = "GET", forwarded_for: str = "198.51.100.1", count: int = 30) -> list[int]:
+            # Made-up keys: each would have been a fresh budget of its own.
+            return [httpx.request(method, workers.urls[n % 2] + path, timeout=10, json={},
+                                  headers={"Authorization": f"Bearer made-up-{uuid.uuid4().hex}",
+                                           "X-Forwarded-For": forwarded_for}).status_code for n in range(count)]
+
+        guesses = statuses(f"/topk?gameId={game}")
+        assert guesses.count(429) >= 10 and set(guesses) == {401, 429}  # counted by address, before the key check
+        key_guesses = statuses("/score", "POST", forwarded_for="198.51.100.2")
+        assert key_guesses.count(429) >= 10 and set(key_guesses) == {401, 429}
+        elsewhere = [status for n in range(30)
+                     for status in statuses(f"/topk?gameId={game}", forwarded_for=f"198.51.100.{100 + n}", count=1)]
+        assert elsewhere == [401] * 30  # a client of its own behind the proxy: a budget of its own
+
         with client_for(workers.urls[0], "read") as first, client_for(workers.urls[1], "read") as second:
             answers = [(first if n % 2 else second).get("/topk", params={"gameId": game}) for n in range(30)]
             limited = [a for a in answers if a.status_code == 429]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,7 +210,7 @@ def test_a_damaged_remembered_assignment_is_ignored(tmp_path: Path) -> None:
 
 def test_the_web_driver_listens_with_the_backlog_asked_for(tmp_path: Path) -> None:
     app = faust.App("test-web", broker="kafka://127.0.0.1:1", datadir=str(tmp_path), web_port=6999)
-    web = web_driver(1024)(app)
+    web = web_driver(1024, 15.0)(app)
     assert isinstance(web, faust_aiohttp.Web)
 
     async def site_opened_by_start_server() -> TCPSite:
@@ -222,3 +224,62 @@ def test_the_web_driver_listens_with_the_backlog_asked_for(tmp_path: Path) -> No
     assert isinstance(site, TCPSite)
     assert site._backlog == 1024  # aiohttp passes it to loop.create_server
     assert (site._host, site._port) == (app.conf.web_bind, 6999)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Whether the server closes the connection within ``seconds`` (reads return EOF)."""
+    try:
+        while await asyncio.wait_for(reader.read(1024), seconds):
+            pass
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+def test_the_web_server_closes_connections_that_send_no_request_in_time(tmp_path: Path) -> None:
+    port = _free_port()
+    app = faust.App("test-idle", broker="kafka://127.0.0.1:1", datadir=str(tmp_path), web_port=port,
+                    web_bind="127.0.0.1")
+    web = web_driver(128, idle_timeout=1.0)(app)
+
+    async def trickle(writer: asyncio.StreamWriter) -> None:
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n":  # headers that never end
+            if writer.is_closing():
+                return
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+
+    async def connections() -> tuple[bool, bool, bytes]:
+        await web.start_server()
+        writers: list[asyncio.StreamWriter] = []
+        try:
+            silent_reader, silent = await asyncio.open_connection("127.0.0.1", port)
+            trickling_reader, trickling = await asyncio.open_connection("127.0.0.1", port)
+            writers += [silent, trickling]
+            trickling_task = asyncio.ensure_future(trickle(trickling))
+            silent_closed = await _closed_within(silent_reader, 3.0)
+            trickling_closed = await _closed_within(trickling_reader, 3.0)
+            trickling_task.cancel()
+            # A client that asks in time is answered (404: this app has no views).
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writers.append(writer)
+            writer.write(b"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 5)
+            return silent_closed, trickling_closed, answer
+        finally:
+            for each in writers:
+                each.close()
+                with contextlib.suppress(OSError):
+                    await each.wait_closed()
+            await web.stop_server()
+
+    silent_closed, trickling_closed, answer = asyncio.run(connections())
+    assert silent_closed, "a connection that sent nothing stayed open"
+    assert trickling_closed, "a connection trickling its headers stayed open"
+    assert answer.startswith(b"HTTP/1.1 404")

@@ -7,14 +7,16 @@ import base64
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from leaderboard_app.app import create_app
-from leaderboard_app.errors import BackendUnavailable
+from leaderboard_app.errors import BackendUnavailable, TooManyStreams
 from leaderboard_app.metrics import LeaderboardMetrics
 from leaderboard_app.settings import Settings
+from leaderboard_app.web import live
 from leaderboard_app.web.live import LivePage, TopFeeds, live_page, sse_message
 
 INTERVAL = 0.01
@@ -47,7 +49,7 @@ def test_an_sse_message_is_one_event_with_one_data_line() -> None:
 async def test_subscribers_of_one_top_share_one_poller() -> None:
     feeds = TopFeeds(LeaderboardMetrics(), interval=INTERVAL)
     top = CountingTop()
-    joined = [feeds.join(("g", None, 10), top) for _ in range(50)]
+    joined = [feeds.join(("g", None, 10), top, f"client-{n}") for n in range(50)]
     assert len(feeds) == 1 and feeds.streams == 50
     assert all(feed is joined[0] for feed in joined)
     await asyncio.sleep(INTERVAL * 10)
@@ -55,8 +57,8 @@ async def test_subscribers_of_one_top_share_one_poller() -> None:
     assert 1 <= top.reads <= 20
     other = feeds.join(("g", None, 20), CountingTop())
     assert len(feeds) == 2
-    for feed in joined:
-        feeds.leave(("g", None, 10), feed)
+    for n, feed in enumerate(joined):
+        feeds.leave(("g", None, 10), feed, f"client-{n}")
     feeds.leave(("g", None, 20), other)
 
 
@@ -130,6 +132,58 @@ async def test_limits_and_closing_refuse_new_streams() -> None:
         feeds.join(("a", None, 1), CountingTop())
     for key, feed in ((("a", None, 1), a), (("a", None, 1), a2), (("b", None, 1), b)):
         feeds.leave(key, feed)
+
+
+async def test_one_client_may_hold_only_its_share_of_the_streams() -> None:
+    feeds = TopFeeds(LeaderboardMetrics(), interval=INTERVAL, max_streams=10, max_per_client=2)
+    key = ("a", None, 1)
+    mine = [feeds.join(key, CountingTop(), "k-me"), feeds.join(key, CountingTop(), "k-me")]
+    with pytest.raises(TooManyStreams, match=r"this client has the most streams .* \(2\)"):
+        feeds.join(key, CountingTop(), "k-me")
+    other = feeds.join(key, CountingTop(), "a203.0.113.7")  # another client still gets one
+    feeds.leave(key, mine.pop(), "k-me")
+    mine.append(feeds.join(key, CountingTop(), "k-me"))  # a slot given back is free again
+    for feed in mine:
+        feeds.leave(key, feed, "k-me")
+    feeds.leave(key, other, "a203.0.113.7")
+    assert feeds.streams == 0
+    await feeds.close()
+
+
+class StalledResponse:
+    """A stream response whose client stopped reading: the first write goes out, the next never completes."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    async def write(self, data: bytes) -> None:
+        if self.written:
+            await asyncio.Event().wait()
+        self.written.append(data)
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_a_stream_whose_client_stopped_reading_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "WRITE_TIMEOUT", 0.2)
+    feeds = TopFeeds(LeaderboardMetrics(), interval=INTERVAL)
+    feed = feeds.join(("g", None, 1), CountingTop())
+    request, response = SimpleNamespace(transport=FakeTransport()), StalledResponse()
+    view = object.__new__(live.TopStreamView)  # _forward uses neither the app nor the view's state
+    await asyncio.wait_for(view._forward(request, response, feed, feeds), 5)
+    assert response.written == [b"retry: %d\n\n" % live.RECONNECT_MS]
+    assert request.transport.aborted
+    feeds.leave(("g", None, 1), feed)
+    await feeds.close()
 
 
 # -- the page --------------------------------------------------------------------------

@@ -118,6 +118,7 @@ class FakeRedis:
         self.fail_after = fail_after
         self.marked: set[int] = set()
         self.written: list[Any] = []
+        self.applied_offsets: dict[int, int] = {}
 
     async def restore_rules(self, rules: Any) -> None:
         pass
@@ -130,6 +131,9 @@ class FakeRedis:
 
     async def mark_partitions_indexed(self, partitions: set[int]) -> None:
         self.marked |= partitions
+
+    async def mark_applied(self, next_offsets: dict[int, int]) -> None:
+        self.applied_offsets = dict(next_offsets)
 
 
 class FakeArchive:

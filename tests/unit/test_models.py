@@ -6,6 +6,8 @@ from leaderboard_app.seasons import END_US
 from leaderboard_app.tables import is_player_key, progress_key
 from leaderboard_app.models import (
     MAX_ABS_SCORE,
+    MAX_EVENT_ID_BYTES,
+    MAX_EVENT_IDS,
     GameRules,
     PlayerDeletion,
     PlayerState,
@@ -160,3 +162,28 @@ def test_progress_entries_never_look_like_players():
     assert not is_player_key(progress_key(0))
     # Player keys are JSON arrays, whatever the ids hold.
     assert is_player_key(player_key("#progress:1", "#progress:1"))
+
+
+@pytest.mark.parametrize("dots", [".", ".."])
+@pytest.mark.parametrize("field", ["userId", "gameId"])
+def test_ids_no_url_path_can_name_are_refused(field, dots):
+    with pytest.raises(InvalidInput, match=f"^{field} must not be . or .."):
+        fields(**{field: dots})
+    assert fields(**{field: "..."}) and fields(**{field: ".a"})  # only the two dot segments
+
+
+def test_remembered_event_ids_stay_within_their_byte_budget_newest_kept():
+    answer = {"status": "applied", "season": "2026-W48", "rank": 123456, "score": 9007199254740991}
+    state = PlayerState()
+    for n in range(MAX_EVENT_IDS):
+        state = state.remember_event(f"{n:064d}", AT_US + n, answer)  # 64-character ids, each with its answer
+    assert len(orjson.dumps(state.events)) <= MAX_EVENT_ID_BYTES
+    newest = f"{MAX_EVENT_IDS - 1:064d}"
+    assert state.seen_event(newest, AT_US + MAX_EVENT_IDS) == [AT_US + MAX_EVENT_IDS - 1, answer]
+    kept = sorted(int(eid) for eid in state.events)
+    assert kept == list(range(MAX_EVENT_IDS - len(kept), MAX_EVENT_IDS))  # the most recent ones, in a row
+    assert len(kept) >= 50  # a burst of retries of the last minutes is still recognised
+    short = PlayerState()
+    for n in range(300):
+        short = short.remember_event(f"e{n}", AT_US + n, None)
+    assert len(short.events) == 300  # short ids without answers: far more fit

@@ -13,6 +13,7 @@ from leaderboard_app.planning import (
     deleted_state,
     repeated_state,
     skipped_before,
+    write_stamp,
 )
 
 HOUR_US = 3_600_000_000
@@ -74,8 +75,22 @@ def test_incr_applied_once_per_record_sums_and_replays_change_nothing(scores: li
     assert state.seasons["all"].score == sum(scores)
 
 
-def test_an_erased_player_keeps_its_offset_and_event_ids_only() -> None:
+def test_an_erased_player_keeps_its_offset_event_ids_and_write_stamp_only() -> None:
     state = applied_state(PlayerState(), submission(5, event_id="e1", display_name="Ann"), offset=4).state
-    erased = deleted_state(state, 9)
+    erased = deleted_state(state, 9, accepted_at_us=11 * HOUR_US)
     assert (erased.offset, erased.seasons, erased.display_name, erased.events) == (9, {}, None, state.events)
-    assert deleted_state(state, 2).offset == 4  # a replayed erasure never moves the offset back
+    assert erased.stamp_us == 11 * HOUR_US
+    assert deleted_state(state, 2, 11 * HOUR_US).offset == 4  # a replayed erasure never moves the offset back
+
+
+def test_writes_follow_the_record_order_whatever_the_accepting_clocks_said() -> None:
+    # The erasure was accepted on a worker whose clock ran a second ahead of the
+    # one that then accepted the next score: the score must still be written after
+    # the tombstone, or Cassandra would hide it.
+    scored = applied_state(PlayerState(), submission(5, at_us=10 * HOUR_US), offset=1).state
+    erased = deleted_state(scored, 2, accepted_at_us=10 * HOUR_US + 1_000_000)
+    assert erased.stamp_us > scored.stamp_us
+    again = applied_state(erased, submission(3, at_us=10 * HOUR_US + 500_000), offset=3)
+    assert again.state.stamp_us > erased.stamp_us
+    assert again.season_score is not None and again.season_score.updated_at_us > erased.stamp_us
+    assert write_stamp(PlayerState(), 7) == 7  # with nothing before it, a record writes when accepted

@@ -66,7 +66,14 @@
     return cell;
   }
 
-  function row(entry, className) {
+  // The gap can exceed 2^53 (scores at both ends of the range), past what a JavaScript
+// number holds exactly; the two scores never do, so it is computed from them in BigInt.
+function gapOf(standing) {
+  const gap = BigInt(standing.next.score) - BigInt(standing.score);
+  return (gap < 0n ? -gap : gap).toLocaleString("en");
+}
+
+function row(entry, className) {
     const tr = document.createElement("tr");
     tr.dataset.userId = entry.userId;
     tr.dataset.score = String(entry.score);
@@ -151,7 +158,7 @@
       $("standing-percentile").textContent = standing.percentile + " %";
       $("standing-total").textContent = String(standing.total);
       $("standing-next").textContent = standing.next
-        ? standing.next.userId + " (rank " + standing.next.rank + ", " + standing.next.gap.toLocaleString("en") + " ahead)"
+        ? standing.next.userId + " (rank " + standing.next.rank + ", " + gapOf(standing) + " ahead)"
         : "nobody: leads the game";
       $("standing-season").textContent = standing.season;
       $("around").querySelector("tbody").replaceChildren(
