@@ -132,7 +132,7 @@ launch() {
     # Own session, inherited descriptors closed, and the recorded PID is the JVM itself.
     spawn_detached "$NAME" "$LOG_DIR/stdout.log" \
         java "${JVM_OPTS[@]}" -cp "$CONF_DIR:$LIB_DIR/*" "$MAIN_CLASS"
-    log "$NAME: started pid $(cat "$(pid_file "$NAME")"), waiting for CQL (logs in $LOG_DIR)"
+    log "$NAME: started pid $(recorded_pid "$NAME"), waiting for CQL (logs in $LOG_DIR)"
 }
 
 start() {

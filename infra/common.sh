@@ -24,6 +24,9 @@ start_time() {
     printf '%s' "${20}"
 }
 
+# The PID recorded for a service (the first word of its pid file), alive or not.
+recorded_pid() { local pid _; read -r pid _ <"$(pid_file "$1")" && printf '%s' "$pid"; }
+
 # The PID recorded for a service, printed only if that very process is still alive: the
 # pid file also holds the process's start time, so after a reboot or PID reuse an
 # unrelated process with the same number is neither reported nor signalled.

@@ -68,7 +68,7 @@ launch() {
         -Djava.awt.headless=true \
         -Dkafka.logs.dir="$DIR/logs" -Dlog4j2.configurationFile="$CONF/log4j2.xml" \
         -cp "$LIB/*" kafka.Kafka "$DIR/server.properties"
-    log "kafka: started pid $(cat "$(pid_file kafka)"), waiting for it to answer"
+    log "kafka: started pid $(recorded_pid kafka), waiting for it to answer"
 }
 
 start() {

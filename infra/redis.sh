@@ -45,7 +45,7 @@ start() {
         spawn_detached redis "$DIR/stdout.log" \
             redis-server --bind 127.0.0.1 --port "$PORT" --dir "$DIR" \
             --logfile "$DIR/redis.log" --daemonize no --save "" --appendonly no
-        log "redis: started pid $(cat "$(pid_file redis)"), waiting for PONG"
+        log "redis: started pid $(recorded_pid redis), waiting for PONG"
     fi
     wait_ready redis "$START_TIMEOUT" redis_ready || {
         tail -n 30 "$DIR/stdout.log" "$DIR/redis.log" >&2 2>/dev/null || true
