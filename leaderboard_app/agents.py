@@ -354,21 +354,21 @@ class ScoreApplier:
 
     async def _send_replies(self, replies: Sequence[_Reply], batch: _Batch) -> None:
         """Answer the requests waiting for the batch's records: their standings read and sent in a round trip each."""
-        unanswered = [reply for reply in replies if reply.known_answer is None]
-        standings = await self.redis.standings_of([
+        unanswered = [reply.update for reply in replies if reply.known_answer is None]
+        standings = iter(await self.redis.standings_of([
             (update.game_id, update.season, update.rules.order, update.user_id)  # type: ignore[union-attr]
-            for update in (reply.update for reply in unanswered)])
-        answers = {id(reply): _answer(reply.update, standing)  # type: ignore[arg-type]
-                   for reply, standing in zip(unanswered, standings, strict=True)}
+            for update in unanswered]))
         sent = []
         for reply in replies:
-            answer = reply.known_answer if reply.known_answer is not None else answers[id(reply)]
             update = reply.update
-            if (reply.known_answer is None and isinstance(update, ScoreSubmission) and update.event_id
-                    and reply.key in batch.states):
-                # A retry with wait=true gets the answer the first one got.
-                state, event = batch.states[reply.key]
-                batch.states[reply.key] = (state.remember_event(update.event_id, update.accepted_at_us, answer), event)
+            answer = reply.known_answer
+            if answer is None:
+                answer = _answer(update, next(standings))  # type: ignore[arg-type]
+                if isinstance(update, ScoreSubmission) and update.event_id and reply.key in batch.states:
+                    # A retry with wait=true gets the answer the first one got.
+                    state, event = batch.states[reply.key]
+                    batch.states[reply.key] = (
+                        state.remember_event(update.event_id, update.accepted_at_us, answer), event)
             sent.append((update.reply_to or "", answer))
         await self.redis.send_replies(sent)
 
