@@ -296,7 +296,8 @@ class _Call(Generic[T]):
     method: str
     path: str
     parse: Callable[[httpx.Response], T]
-    params: dict[str, str] = field(default_factory=dict)
+    #: Query parameters; a name may repeat (``userId`` of /ranks).
+    params: list[tuple[str, str]] = field(default_factory=list)
     body: Any = None
     #: Statuses answered with a result rather than an error.
     success: frozenset[int] = frozenset({200})
@@ -317,9 +318,9 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _params(**values: Any) -> dict[str, str]:
+def _params(**values: Any) -> list[tuple[str, str]]:
     """Query parameters, leaving out the ones not given (the server's defaults apply)."""
-    return {name: str(value) for name, value in values.items() if value is not None}
+    return [(name, str(value)) for name, value in values.items() if value is not None]
 
 
 def _lag(response: httpx.Response) -> int | None:
@@ -409,7 +410,9 @@ def _around(game_id: str, user_id: str, n: int | None, season: str | None) -> _C
 
 
 def _ranks(game_id: str, user_ids: Iterable[str], season: str | None) -> _Call[Ranking]:
-    return _Call("GET", "/ranks", _ranking, params=_params(gameId=game_id, userIds=",".join(user_ids), season=season))
+    # One userId parameter per player: ids may hold the commas a userIds list would split them at.
+    params = _params(gameId=game_id, season=season) + [("userId", user_id) for user_id in user_ids]
+    return _Call("GET", "/ranks", _ranking, params=params)
 
 
 def _rank(game_id: str, user_id: str, season: str | None) -> _Call[Standing]:

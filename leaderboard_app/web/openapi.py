@@ -38,10 +38,11 @@ BEARER = "bearerKey"
 SCOPE_EXTENSION = "x-scope"
 #: aiohttp refuses a longer request line (400, plain text) before any view runs.
 MAX_REQUEST_LINE = 8190
-#: The longest userIds value described: the list always fits the request line, even with
-#: every character percent-encoded (up to 12 bytes each) next to a 128-character gameId.
-#: The server takes any longer list that fits (up to 100 ids).
-MAX_USER_IDS_TEXT = 500
+#: The longest userIds value and the most userId parameters described: together they always
+#: fit the request line, even with every character percent-encoded (up to 12 bytes each) next
+#: to a 128-character gameId. The server takes any more that fit (up to 100 ids in all).
+MAX_USER_IDS_TEXT = 250
+MAX_USER_ID_PARAMETERS = 2
 
 # Ids are 1 to 128 characters without control characters (Unicode category Cc).
 _ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
@@ -119,7 +120,7 @@ def _schemas() -> dict[str, Any]:
         "Score": {"type": "integer", "minimum": -MAX_ABS_SCORE, "maximum": MAX_ABS_SCORE,
                   "description": "A JSON integer of absolute value at most 2^53-1 (10.0, \"10\" and true are refused)"},
         "Season": _string("A season id: all (reset never), 2026-11-26 (daily), 2026-W48 (weekly), 2026-11 (monthly)",
-                          pattern=_SEASON_PATTERN),
+                          max_length=10, pattern=_SEASON_PATTERN),
         "DisplayName": _string(f"The player's name in this game: 1 to {MAX_DISPLAY_NAME_LENGTH} characters",
                                max_length=MAX_DISPLAY_NAME_LENGTH, pattern=_ID_PATTERN),
         "Metadata": {"type": "object", "description": f"Any JSON object of at most {MAX_METADATA_BYTES} bytes"},
@@ -273,10 +274,16 @@ def _parameters() -> dict[str, Any]:
         "n": paging("n", "players listed above and below", MAX_AROUND, 5),
         "userIds": _parameter(
             "userIds", "query",
-            f"1 to {MAX_FRIENDS} comma-separated user ids (repeats ignored). The whole request line must fit in "
-            f"{MAX_REQUEST_LINE} bytes (a longer one gets a plain-text 400 before any view runs): "
-            f"{MAX_USER_IDS_TEXT} characters always do",
-            _string("comma-separated user ids", max_length=MAX_USER_IDS_TEXT), required=True),
+            f"Comma-separated user ids, for ids without a comma; with the userId parameters, 1 to {MAX_FRIENDS} "
+            f"ids in all (repeats ignored). The whole request line must fit in {MAX_REQUEST_LINE} bytes (a longer "
+            f"one gets a plain-text 400 before any view runs): {MAX_USER_IDS_TEXT} characters and "
+            f"{MAX_USER_ID_PARAMETERS} userId parameters always do",
+            _string("comma-separated user ids", max_length=MAX_USER_IDS_TEXT)),
+        "userIdRepeated": {
+            **_parameter("userId", "query", "One user id per parameter, taken verbatim (so it may hold a comma): "
+                                            "userId=a&userId=b%2Cc asks for a and for b,c",
+                         {"type": "array", "items": _schema("Id"), "maxItems": MAX_USER_ID_PARAMETERS}),
+            "style": "form", "explode": True},
         "historyLimit": paging("limit", "most entries", MAX_HISTORY, 50),
         "gamesLimit": paging("limit", "most games", MAX_GAMES_PAGE, 100),
         "gamesOffset": paging("offset", "games skipped", 10**9, 0),
@@ -379,7 +386,7 @@ def _paths() -> dict[str, Any]:
             "ranks", "rankings", "A friends' leaderboard",
             "The global ranks of the listed players, best first; players without a score are left out.", "read",
             {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
-            read_errors, ("gameIdQuery", "season", "userIds"))},
+            read_errors, ("gameIdQuery", "season", "userIds", "userIdRepeated"))},
         "/rank/{userId}": {"get": _operation(
             "rank", "rankings", "A player's rank",
             "Rank, score, season, total players, percentile and the next player up.", "read",

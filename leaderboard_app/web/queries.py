@@ -28,6 +28,22 @@ class TopView(LeaderboardView):
         return self.read_response([player.as_json() for player in players], season)
 
 
+def listed_user_ids(request: Request) -> list[str]:
+    """The players ``/ranks`` asks for: each ``userId`` parameter verbatim (an id may hold a comma),
+    and the ids of a comma-separated ``userIds``; repeats once."""
+    listed = [validate_id("userId", user) for user in request.query.getall("userId", [])]
+    text = query_value(request, "userIds")
+    if text is not None:
+        listed += [validate_id("userIds", user) for user in text.split(",")]
+    user_ids = list(dict.fromkeys(listed))
+    if not user_ids:
+        raise InvalidInput("userIds", f"is required: 1 to {MAX_FRIENDS} user ids, as userId=<id> parameters"
+                                      " or one comma-separated userIds")
+    if len(user_ids) > MAX_FRIENDS:
+        raise InvalidInput("userIds", f"must list at most {MAX_FRIENDS} user ids")
+    return user_ids
+
+
 # aiohttp's default segment pattern excludes "{" and "}", which are valid in ids.
 @blueprint.route("/around/{userId:[^/]+}", name="around")
 class AroundView(LeaderboardView):
@@ -47,12 +63,7 @@ class RanksView(LeaderboardView):
     async def get(self, request: Request) -> Response:
         """Return the global ranks of the listed players who have a score, best first."""
         game_id, rules, season = await self.game_and_season(request)
-        text = query_value(request, "userIds")
-        if not text:
-            raise InvalidInput("userIds", f"is required: 1 to {MAX_FRIENDS} comma-separated user ids")
-        user_ids = list(dict.fromkeys(validate_id("userIds", user) for user in text.split(",")))
-        if len(user_ids) > MAX_FRIENDS:
-            raise InvalidInput("userIds", f"must list at most {MAX_FRIENDS} user ids")
+        user_ids = listed_user_ids(request)
         players = await (await self.standings(game_id, rules, season)).ranks(game_id, season, rules.order, user_ids)
         return self.read_response([player.as_json() for player in players], season)
 

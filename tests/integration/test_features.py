@@ -8,6 +8,7 @@ import datetime as dt
 import httpx
 import pytest
 
+from leaderboard_app.client import SyncLeaderboardClient
 from tests.conftest import eventually
 from tests.integration.conftest import (
     JSON,
@@ -186,6 +187,24 @@ def test_ranks_is_a_friends_leaderboard(api: httpx.Client, game: str, ladder: di
     too_many = ",".join(f"u{n}" for n in range(101))
     assert api.get("/ranks", params={"gameId": game, "userIds": too_many}).status_code == 400
     assert api.get("/ranks", params={"gameId": game}).status_code == 400
+
+
+def test_ranks_reaches_ids_with_commas_through_repeated_user_id_parameters(workers: WorkerGroup,
+                                                                          game: str) -> None:
+    with client_for(workers.urls[0]) as api:
+        for user, score in (("a,b", 30), ("c", 20), ("a", 10)):
+            submit(api, game, user, score)
+        wait_for_scores(api, game, {"a,b": 30, "c": 20, "a": 10})
+        response = api.get("/ranks", params=[("gameId", game), ("userId", "a,b"), ("userId", "nobody"),
+                                             ("userIds", "c,a,c")])
+        assert response.status_code == 200, response.text
+        assert [(e["userId"], e["rank"]) for e in response.json()] == [("a,b", 1), ("c", 2), ("a", 3)]
+        # A comma-separated list still splits at its commas: "a,b" there is the players a and b.
+        assert [e["userId"] for e in api.get("/ranks", params={"gameId": game, "userIds": "a,b"}).json()] == ["a"]
+        too_many = [("userId", f"u{n}") for n in range(100)] + [("userIds", "u100")]
+        assert api.get("/ranks", params=[("gameId", game), *too_many]).status_code == 400
+    with SyncLeaderboardClient(workers.urls[0], KEYS["read"]) as client:
+        assert client.ranks(game, ["c", "a,b"]).user_ids == ["a,b", "c"]
 
 
 def test_rank_reports_total_percentile_and_the_next_player_up(api: httpx.Client, game: str, ladder: dict) -> None:

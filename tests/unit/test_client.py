@@ -170,10 +170,11 @@ async def test_an_unknown_lag_is_none_and_defaults_are_left_to_the_server(call: 
     assert (ranking.players, ranking.lag) == ([], None)
 
 
-async def test_ranks_joins_the_user_ids(call: Any) -> None:
+async def test_ranks_names_each_user_in_a_parameter_of_its_own(call: Any) -> None:
     server = Server(200, [], {"X-Leaderboard-Season": "all", "X-Leaderboard-Lag": "0"})
-    await call(server, "ranks", "g", ["a", "b"], season="all")
-    assert server.request.url.params == httpx.QueryParams({"gameId": "g", "userIds": "a,b", "season": "all"})
+    await call(server, "ranks", "g", ["a", "b,c"], season="all")
+    assert server.request.url.params == httpx.QueryParams(
+        [("gameId", "g"), ("season", "all"), ("userId", "a"), ("userId", "b,c")])
 
 
 async def test_rank_reads_the_standing_and_the_next_player(call: Any) -> None:

@@ -12,7 +12,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from leaderboard_app.app import create_app
 from leaderboard_app.settings import Settings
 from leaderboard_app.web.docs import DocsRenderer, docs_html
-from leaderboard_app.web.openapi import SCOPE_EXTENSION, build_openapi_document, openapi_json
+from leaderboard_app.web.openapi import MAX_REQUEST_LINE, SCOPE_EXTENSION, build_openapi_document, openapi_json
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 
@@ -119,3 +119,23 @@ def test_the_docs_page_escapes_what_it_shows(document: dict) -> None:
     tampered["paths"]["/topk"]["get"]["description"] = "<script>alert(1)</script>"
     page = DocsRenderer(tampered).render()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def _longest_value(document: dict, schema: dict) -> int:
+    """The most characters a described query value can have."""
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema["maxLength"]
+
+
+def test_every_described_ranks_request_fits_the_request_line(document: dict) -> None:
+    parameters = [document["components"]["parameters"][p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p
+                  for p in document["paths"]["/ranks"]["get"]["parameters"]]
+    query = 0
+    for parameter in parameters:
+        schema = parameter["schema"]
+        repeats = schema.get("maxItems", 1) if schema.get("type") == "array" else 1
+        value = _longest_value(document, schema["items"] if schema.get("type") == "array" else schema)
+        query += repeats * (len(parameter["name"]) + 2 + 12 * value)  # "&name=", every character percent-encoded
+    assert {p["name"] for p in parameters} >= {"userId", "userIds", "gameId"}
+    assert len("GET /ranks? HTTP/1.1") + query <= MAX_REQUEST_LINE
