@@ -34,7 +34,6 @@ from faust.web.exceptions import WebError
 
 from bench.hello import serve_until_stopped
 from leaderboard_app.errors import InvalidInput
-from leaderboard_app.health import kafka_bootstrap_servers
 from leaderboard_app.models import DEFAULT_RULES, GameRules, parse_json_object, player_key
 from leaderboard_app.seasons import Clock
 from leaderboard_app.settings import Settings
@@ -103,7 +102,7 @@ def ingest_application(settings: Settings, topic: str) -> web.Application:
 
     async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
         # acks=all as the service's producer (producer_acks=-1); the rest Faust's defaults, which are aiokafka's.
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers(settings.broker_url), acks="all")
+        producer = AIOKafkaProducer(**settings.kafka.client_options(), acks="all")
         await producer.start()
         app[INGEST] = Ingest(producer, topic, DefaultRules(settings),
                              Clock(offset_us=int(settings.clock_offset * 1_000_000)), settings.body_timeout)

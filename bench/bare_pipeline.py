@@ -46,7 +46,6 @@ from bench.pipeline import TopicBacklog, produce_topic_backlog
 from bench.processes import ChildProcess
 from bench.progress import say, warn
 from bench.stores import CassandraRecord
-from leaderboard_app.health import kafka_bootstrap_servers
 from leaderboard_app.loadgen import Population
 from leaderboard_app.models import ScoreSubmission, SeasonScore, decode_update
 from leaderboard_app.scoring import apply_submission
@@ -164,7 +163,7 @@ async def drain(settings: Settings, app_id: str, topic: str, spans: Sequence[Spa
     """Write the records of ``spans`` to Redis and Cassandra once ``go`` exists; the times go to ``result``."""
     redis_leaderboard = RedisLeaderboard(settings.redis_url, app_id)
     archive = CassandraArchive(settings)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap_servers(settings.broker_url), group_id=None,
+    consumer = AIOKafkaConsumer(**settings.kafka.client_options(), group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS)
     await redis_leaderboard.start()
     await archive.start()
@@ -320,7 +319,7 @@ def _incomplete(redis_url: str, app_id: str, backlog: TopicBacklog, processes: i
 def measure_bare_pipeline(settings: Settings, population: Population, processes: int,
                           root: Path) -> dict[str, object]:
     """``bare_pipeline_events_per_s``: a backlog into Redis and Cassandra by plain clients and the service's sinks."""
-    kafka = Kafka(settings.broker_url)
+    kafka = Kafka(settings.kafka)
     partitions = settings.topic_partitions
     records = Population(f"{population.game_id}-bare", min(population.size, MAX_RECORDS))
     app_id = f"leaderboard-{records.game_id}"

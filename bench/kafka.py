@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupCoordinatorNotAvailableError, TopicAlreadyExistsError
 
-from leaderboard_app.health import kafka_bootstrap_servers
+from leaderboard_app.kafka_connection import KafkaConnection
 
 #: Records sent before waiting for their acknowledgements, so memory stays bounded.
 PRODUCE_WINDOW = 20_000
@@ -21,8 +21,9 @@ T = TypeVar("T")
 
 
 class Kafka:
-    def __init__(self, broker_url: str) -> None:
-        self.servers = kafka_bootstrap_servers(broker_url)
+    def __init__(self, connection: KafkaConnection) -> None:
+        self.connection = connection
+        self.servers = connection.servers
 
     def end_offsets(self, topic: str, partitions: int) -> dict[int, int]:
         """The next offset of each partition of ``topic``."""
@@ -34,7 +35,7 @@ class Kafka:
 
     def _offsets(self, topic: str, partitions: int, beginning: bool) -> dict[int, int]:
         async def read() -> dict[int, int]:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.servers, enable_auto_commit=False)
+            consumer = AIOKafkaConsumer(**self.connection.client_options(), enable_auto_commit=False)
             await consumer.start()
             try:
                 tps = [TopicPartition(topic, p) for p in range(partitions)]
@@ -49,7 +50,7 @@ class Kafka:
         """The offsets ``group`` has committed in ``topic`` (where its consumers will resume)."""
 
         async def read() -> dict[int, int]:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
+            admin = AIOKafkaAdminClient(**self.connection.client_options())
             await admin.start()
             try:
                 offsets = await _with_coordinator(lambda: admin.list_consumer_group_offsets(group))
@@ -61,7 +62,7 @@ class Kafka:
 
     def create_topic(self, name: str, partitions: int) -> None:
         async def create() -> None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
+            admin = AIOKafkaAdminClient(**self.connection.client_options())
             await admin.start()
             try:
                 await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
@@ -74,7 +75,7 @@ class Kafka:
 
     def delete_topic(self, name: str) -> None:
         async def delete() -> None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.servers)
+            admin = AIOKafkaAdminClient(**self.connection.client_options())
             await admin.start()
             try:
                 await admin.delete_topics([name])
@@ -92,7 +93,7 @@ class Kafka:
         """
 
         async def send_all() -> list[int]:
-            producer = AIOKafkaProducer(bootstrap_servers=self.servers, acks="all", linger_ms=20,
+            producer = AIOKafkaProducer(**self.connection.client_options(), acks="all", linger_ms=20,
                                         max_batch_size=256 * 1024)
             await producer.start()
             partitions: list[int] = []
@@ -123,11 +124,11 @@ async def _with_coordinator(request: Callable[[], Awaitable[T]]) -> T:
     return await request()
 
 
-def group_members(servers: list[str], group: str) -> int:
+def group_members(connection: KafkaConnection, group: str) -> int:
     """How many consumers are members of ``group`` now (0 for an empty or unknown group)."""
 
     async def describe() -> int:
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        admin = AIOKafkaAdminClient(**connection.client_options())
         await admin.start()
         try:
             responses = await _with_coordinator(lambda: admin.describe_consumer_groups([group]))

@@ -38,6 +38,7 @@ from bench.load import Load, LoadResult
 from bench.machine import REPO_DIR
 from bench.processes import ChildProcess, port_free, wait_listening
 from bench.progress import say, warn
+from leaderboard_app.kafka_connection import KafkaConnection
 from leaderboard_app.loadgen import Population
 from leaderboard_app.models import DEFAULT_RULES, GameRules
 from leaderboard_app.seasons import season_of
@@ -104,9 +105,9 @@ def redis_limits(redis_url: str, requests: int, members: int) -> dict[str, objec
     }
 
 
-def kafka_limits(broker_url: str, records: int, record_size: int, partitions: int) -> dict[str, object]:
+def kafka_limits(connection: KafkaConnection, records: int, record_size: int, partitions: int) -> dict[str, object]:
     """The records per second Kafka's own producer reaches on this broker."""
-    kafka = Kafka(broker_url)
+    kafka = Kafka(connection)
     state_dir = Path(os.environ.get("LEADERBOARD_STATE_DIR", REPO_DIR / ".state"))
     jars = state_dir / "lib" / "kafka"
     if not any(jars.glob("kafka-tools-*.jar")):
@@ -172,7 +173,7 @@ def bare_ingest_limits(settings: Settings, game_id: str, processes: int, root: P
 
     Loaded as ``ingest.single_rps`` is (bench/ingest.py: score.lua, a new player per request).
     """
-    kafka = Kafka(settings.broker_url)
+    kafka = Kafka(settings.kafka)
     kafka.create_topic(BARE_INGEST_TOPIC, settings.topic_partitions)
     try:
         with _servers("bare-ingest", _bare_ports(processes),

@@ -146,8 +146,10 @@ async def _wait_for_file(path: Path) -> None:
 def build_app(app_id: str, broker_url: str, topic: str, partitions: int, datadir: str, status: Path,
               go: Path) -> faust.App:
     """The no-op app: one agent counting the events of ``topic`` once ``go`` exists, and a timer writing the count."""
-    app = faust.App(app_id, broker=broker_url, store="memory://", datadir=datadir, topic_partitions=partitions,
-                    web_enabled=False, autodiscover=False)
+    # The broker's security as the service's own workers have it (KAFKA_* variables).
+    credentials = Settings.from_env().kafka.faust_credentials()
+    app = faust.App(app_id, broker=broker_url, broker_credentials=credentials, store="memory://", datadir=datadir,
+                    topic_partitions=partitions, web_enabled=False, autodiscover=False)
     # Raw bytes, as the service's topic: no value is decoded before the agent.
     source = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw", partitions=partitions)
     tally = Tally()
@@ -230,7 +232,7 @@ def _watch(workers: Sequence[ChildProcess], statuses: Sequence[Path], starts: Ma
 
 def measure_noop(settings: Settings, population: Population, processes: int, root: Path) -> dict[str, object]:
     """``faust_noop_events_per_s``: a backlog of the service's records through no-op Faust agents."""
-    kafka = Kafka(settings.broker_url)
+    kafka = Kafka(settings.kafka)
     partitions = settings.topic_partitions
     records = Population(f"{population.game_id}-noop", min(max(population.size, MIN_RECORDS), MAX_RECORDS))
     app_id = f"leaderboard-{records.game_id}"

@@ -67,16 +67,15 @@ def preflight(settings: Settings, phases: set[str], own_workers: bool) -> None:
             if shutil.which(tool) is None:
                 raise click.ClickException(f"{tool} is not installed (the limits phase needs it)")
     if own_workers:
-        servers = Kafka(settings.broker_url).servers
         deadline = time.monotonic() + GROUP_LEAVE_TIMEOUT
-        members = group_members(servers, settings.app_id)
+        members = group_members(settings.kafka, settings.app_id)
         if members:
             # A worker killed just before (a chaos test, say) stays a member until its session times out.
             say(f"waiting up to {GROUP_LEAVE_TIMEOUT:g} s for the {members} members of group"
                 f" {settings.app_id!r} to leave")
         while members and time.monotonic() < deadline:
             time.sleep(1)
-            members = group_members(servers, settings.app_id)
+            members = group_members(settings.kafka, settings.app_id)
         if members:
             raise click.ClickException(
                 f"{members} consumers of group {settings.app_id!r} are running (`make run`, or integration tests?): "
@@ -112,7 +111,7 @@ def run_phases(results: dict, profile: Profile, phases: set[str], settings: Sett
     if not phases - {"limits"}:
         return
     workers = WorkerGroup(root, settings.topic_partitions, worker_ports) if own_workers else None
-    kafka = Kafka(settings.broker_url)
+    kafka = Kafka(settings.kafka)
     index = RedisIndex(settings) if own_workers else None
     populated = False
     try:
@@ -236,7 +235,7 @@ def measure_limits(settings: Settings, profile: Profile, population: Population,
     say("limits: Redis (redis-benchmark)")
     found = limits.redis_limits(settings.redis_url, profile.redis_benchmark_requests, profile.players)
     say("limits: Kafka (ProducerPerformance)")
-    found.update(limits.kafka_limits(settings.broker_url, profile.kafka_perf_records,
+    found.update(limits.kafka_limits(settings.kafka, profile.kafka_perf_records,
                                      sample_record_size(population), settings.topic_partitions))
     say(f"limits: bare aiohttp ({processes} processes, wrk)")
     found.update(limits.http_limits(processes, root, profile.load_seconds, profile.warmup_seconds, connections))

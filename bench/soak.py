@@ -113,7 +113,7 @@ def run_soak(minutes: float, players: int) -> dict:
             populate_over_http(workers.urls, load.api_key, population)
             probe = load.run("mixed", seconds=PROBE_SECONDS, connections=PROBE_CONNECTIONS,
                              env=_mixed_env(population))
-            catch_up_s = wait_caught_up(Kafka(settings.broker_url), RedisIndex(settings), settings.topic_partitions,
+            catch_up_s = wait_caught_up(Kafka(settings.kafka), RedisIndex(settings), settings.topic_partitions,
                                         CATCH_UP_TIMEOUT_S)
             sustained = probe.ok_per_s * probe.seconds / (probe.seconds + catch_up_s)
             rate = sustained / 2

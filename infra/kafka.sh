@@ -7,6 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PORT=9092
 CONTROLLER_PORT=9093
+# SASL_SSL, for tests of the service's Kafka security settings (secrets in $DIR/secrets).
+SECURED_PORT=9094
 START_TIMEOUT=120
 DIR="$(service_dir kafka)"
 LIB="$STATE_DIR/lib/kafka"
@@ -21,6 +23,7 @@ kafka_tool() {
 # a listening socket. Bounded so a port that never answers cannot hang us.
 kafka_ready() {
     port_open "$PORT" || return 1
+    port_open "$SECURED_PORT" || return 1
     timeout 30 java -Dlog4j2.configurationFile="$CONF/tools-log4j2.xml" -cp "$LIB/*" \
         org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
         --command-config "$CONF/admin.properties" --list >/dev/null 2>&1
@@ -52,9 +55,35 @@ format_once() {
         >>"$DIR/logs/format.log" 2>&1 || { tail -n 20 "$DIR/logs/format.log" >&2; die "kafka: storage format failed"; }
 }
 
+# A random secret for this checkout's broker only (hex: safe inside sed and the JAAS line).
+random_secret() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
+
+# The SECURED listener's password and TLS key pair, made once and kept (mode 600 in a
+# 700 directory): the tests read the password and the CA file from here.
+make_secrets_once() {
+    local secrets="$DIR/secrets"
+    (umask 077 && mkdir -p "$secrets")
+    [ -s "$secrets/sasl-password" ] || (umask 077 && random_secret >"$secrets/sasl-password")
+    [ -s "$secrets/keystore-password" ] || (umask 077 && random_secret >"$secrets/keystore-password")
+    if [ ! -s "$secrets/broker.pem" ]; then
+        rm -f "$secrets/broker.p12"
+        local password
+        password="$(cat "$secrets/keystore-password")"
+        (umask 077 && keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+            -dname CN=127.0.0.1 -ext SAN=IP:127.0.0.1,DNS:localhost -storetype PKCS12 \
+            -keystore "$secrets/broker.p12" -storepass "$password" -keypass "$password" >/dev/null 2>&1 &&
+            keytool -exportcert -rfc -alias broker -keystore "$secrets/broker.p12" -storepass "$password" \
+                -file "$secrets/broker.pem" >/dev/null 2>&1) || die "kafka: keytool could not make the TLS key pair"
+    fi
+}
+
 launch() {
     mkdir -p "$DIR/data" "$DIR/logs"
-    sed "s|@DATA_DIR@|$DIR/data|" "$CONF/server.properties" >"$DIR/server.properties"
+    make_secrets_once
+    (umask 077 && sed -e "s|@DATA_DIR@|$DIR/data|" -e "s|@SECRETS_DIR@|$DIR/secrets|" \
+        -e "s|@SASL_PASSWORD@|$(cat "$DIR/secrets/sasl-password")|" \
+        -e "s|@KEYSTORE_PASSWORD@|$(cat "$DIR/secrets/keystore-password")|" \
+        "$CONF/server.properties" >"$DIR/server.properties.new" && mv "$DIR/server.properties.new" "$DIR/server.properties")
     format_once
     local f
     for f in "$DIR/logs/stdout.log" "$DIR/logs/server.log"; do

@@ -27,7 +27,15 @@ from leaderboard_app.models import (
     parse_rules,
     player_key,
 )
-from leaderboard_app.planning import Kind, applied_state, classify, deleted_state, repeated_state, skipped_before
+from leaderboard_app.planning import (
+    Kind,
+    applied_state,
+    classify,
+    deleted_state,
+    repeated_state,
+    skipped_before,
+    write_stamp,
+)
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import PlayerWrite
@@ -402,12 +410,14 @@ class ScoreApplier:
         start = int(raw) if raw else await self._earliest(partition)
         self._archived[partition] = start
         refiled = 0
+        #: Player key -> the write stamp of their last record filed again: each next one follows it.
+        stamps: dict[bytes, int] = {}
         if end is not None and start < end:
             for first in range(start, end, REFILE_CHUNK):
-                records = await read_range(self.app.settings.broker_url, SCORE_UPDATES_TOPIC, partition, first,
+                records = await read_range(self.app.settings.kafka, SCORE_UPDATES_TOPIC, partition, first,
                                            min(end, first + REFILE_CHUNK))
                 for record in records:
-                    refiled += await self._refile(record)
+                    refiled += await self._refile(record, stamps)
             self.archive.mark_filed(partition, end)
             logger.info("score_updates[%d]: filed the writes of records %d..%d for cassandra again",
                         partition, start, end - 1)
@@ -423,17 +433,21 @@ class ScoreApplier:
         tp = TP(SCORE_UPDATES_TOPIC, partition)
         return (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
 
-    async def _refile(self, record: ReadRecord) -> int:
+    async def _refile(self, record: ReadRecord, stamps: dict[bytes, int]) -> int:
         try:
             update = _decode(record)
         except InvalidInput:
             return 0  # dead-lettered when it was applied
+        # Stamped in record order, as when they were applied (planning.write_stamp): a
+        # deletion's tombstones still cover the writes before it, whatever the clocks.
+        key = record.key or b""
+        stamp = stamps[key] = write_stamp(stamps.get(key, 0), update.accepted_at_us)
         if isinstance(update, PlayerDeletion):
             seasons = await self.redis.seasons_of(update.game_id)
-            self.archive.record_deletion(update.game_id, update.user_id, seasons, update.accepted_at_us)
+            self.archive.record_deletion(update.game_id, update.user_id, seasons, stamp)
             return 1
         self.archive.record_submission(update.game_id, update.user_id, update.score, update.season,
-                                       update.achieved_at_us, update.accepted_at_us)
+                                       update.achieved_at_us, update.accepted_at_us, stamp)
         stored = self.table.get(record.key)
         season_state = PlayerState.from_bytes(stored).seasons.get(update.season) if stored else None
         if season_state is not None:
@@ -491,7 +505,7 @@ class ScoreApplier:
             return
         logger.warning("score_updates[%d]: record %d came while %d was the next to apply; reading the %d between",
                        partition, offset, expected, offset - expected)
-        skipped = await read_range(self.app.settings.broker_url, SCORE_UPDATES_TOPIC, partition, expected, offset)
+        skipped = await read_range(self.app.settings.kafka, SCORE_UPDATES_TOPIC, partition, expected, offset)
         for record in skipped:
             in_context_of(record)  # type: ignore[arg-type]
             await self._plan(record, batch)  # type: ignore[arg-type]

@@ -61,6 +61,7 @@ class LeaderboardApp(faust.App):
         metrics = LeaderboardMetrics()
         options: dict[str, Any] = dict(
             broker=settings.broker_url,
+            broker_credentials=settings.kafka.faust_credentials(),
             store=settings.store_url,
             datadir=settings.data_dir,
             topic_partitions=settings.topic_partitions,
@@ -106,7 +107,7 @@ class LeaderboardApp(faust.App):
         self.subscriptions = subscriptions_for(settings.redis_url, self.rules_cache.changed, self.waiting_replies,
                                                on_live=self.rules_cache.set_live, beacon=self.beacon)
         self.archive = CassandraArchive(settings, metrics=metrics, beacon=self.beacon)
-        self.kafka_health = KafkaHealth(settings.broker_url, beacon=self.beacon)
+        self.kafka_health = KafkaHealth(settings.kafka, beacon=self.beacon)
         self.lag_monitor = LagMonitor(self.kafka_health, self.redis_leaderboard, SCORE_UPDATES_TOPIC,
                                       settings.topic_partitions, beacon=self.beacon)
         #: Whether this worker has caught up with its partitions since it took them (GET /ready).

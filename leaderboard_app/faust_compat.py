@@ -1,6 +1,6 @@
 """Every place the service touches Faust's (and aiokafka's) internals, pinned by tests/unit/test_faust_compat.py.
 
-faust-streaming 0.15 gives no public way to do six things the service needs:
+faust-streaming 0.15 gives no public way to do seven things the service needs:
 
 * **The current event of a task** (:func:`in_context_of`). A table finds a key's
   partition (in its store and changelog) from the current event, a context
@@ -42,6 +42,10 @@ faust-streaming 0.15 gives no public way to do six things the service needs:
   accepted), and its runner with aiohttp's keep-alive timeout of an hour, which is
   also all the time a connection gets to send its request headers: a thousand
   silent or trickling connections held a worker's file descriptors.
+* **The same Kafka security for our own clients** (:func:`aiokafka_auth_options`).
+  Faust turns ``broker_credentials`` into aiokafka's ``security_protocol``, SASL and
+  TLS arguments in its transport module; the clients the service opens beside
+  Faust's take the very same mapping, so none can connect differently.
 """
 
 from __future__ import annotations
@@ -60,11 +64,17 @@ from aiohttp.web import AppRunner, BaseSite, TCPSite
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web.drivers import aiohttp as faust_aiohttp
 from faust.types import TP, AppT, EventT
+from faust.types.auth import CredentialsT
 
 logger = logging.getLogger(__name__)
 
 #: In the app's data directory: the assignment whose tables the worker last finished restoring.
 RESTORED_ASSIGNMENT_FILE = "restored-assignment.json"
+
+
+def aiokafka_auth_options(credentials: CredentialsT | None) -> dict[str, Any]:
+    """aiokafka's security arguments for Faust ``broker_credentials`` (None: plaintext)."""
+    return dict(faust_aiokafka.credentials_to_aiokafka_auth(credentials))
 
 
 def in_context_of(event: EventT | None) -> None:

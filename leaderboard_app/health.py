@@ -10,25 +10,16 @@ from aiokafka.errors import KafkaError
 from mode import Service
 
 from leaderboard_app.errors import BackendUnavailable
+from leaderboard_app.kafka_connection import KafkaConnection
 
 CHECK_TIMEOUT = 3.0
-
-
-def kafka_bootstrap_servers(broker_url: str) -> list[str]:
-    """Turn Faust's ``kafka://host:port;kafka://host2:port`` into aiokafka's host list."""
-    servers = []
-    for part in broker_url.replace(",", ";").split(";"):
-        part = part.strip()
-        if part:
-            servers.append(part.split("://", 1)[-1].rstrip("/"))
-    return servers
 
 
 class KafkaHealth(Service):
     """Asks the Kafka cluster for its metadata, over a client of its own."""
 
-    def __init__(self, broker_url: str, **kwargs: Any) -> None:
-        self.servers = kafka_bootstrap_servers(broker_url)
+    def __init__(self, kafka: KafkaConnection, **kwargs: Any) -> None:
+        self.kafka = kafka
         self._client: AIOKafkaClient | None = None
         super().__init__(**kwargs)
 
@@ -46,7 +37,7 @@ class KafkaHealth(Service):
 
     async def _fetch_metadata(self) -> None:
         if self._client is None:
-            client = AIOKafkaClient(bootstrap_servers=self.servers, request_timeout_ms=int(CHECK_TIMEOUT * 1000))
+            client = AIOKafkaClient(**self.kafka.client_options(), request_timeout_ms=int(CHECK_TIMEOUT * 1000))
             await client.bootstrap()
             self._client = client
         metadata = await self._client.fetch_all_metadata()
@@ -101,7 +92,7 @@ class LagMonitor(Service):
 
     async def _end_offsets(self) -> dict[TopicPartition, int]:
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.servers, enable_auto_commit=False,
+            consumer = AIOKafkaConsumer(**self._kafka.kafka.client_options(), enable_auto_commit=False,
                                         request_timeout_ms=int(CHECK_TIMEOUT * 1000))
             await consumer.start()
             self._consumer = consumer

@@ -74,19 +74,20 @@ class Applied:
     profile: dict[str, Any] | None
 
 
-def write_stamp(state: PlayerState, accepted_at_us: int) -> int:
-    """The Cassandra write timestamp of the player's next record: after every earlier one.
+def write_stamp(last_stamp_us: int, accepted_at_us: int) -> int:
+    """The Cassandra write timestamp of the player's next record: after every earlier one
+    (``last_stamp_us``, the player's last; 0: none).
 
     Records of a player are applied in their partition's order, but were accepted
     by workers whose clocks may disagree: a score accepted a few milliseconds
     "before" a deletion on another machine must still land after its tombstone.
     """
-    return max(accepted_at_us, state.stamp_us + 1)
+    return max(accepted_at_us, last_stamp_us + 1)
 
 
 def applied_state(state: PlayerState, submission: ScoreSubmission, offset: int) -> Applied:
     """The player's state after the submission at ``offset``, which remembers its eventId."""
-    stamp = write_stamp(state, submission.accepted_at_us)
+    stamp = write_stamp(state.stamp_us, submission.accepted_at_us)
     season_score = apply_submission(state.seasons.get(submission.season), submission, stamp)
     if season_score is not None:
         stamp = max(stamp, season_score.updated_at_us)
@@ -110,4 +111,4 @@ def deleted_state(state: PlayerState, offset: int, accepted_at_us: int) -> Playe
     """The state after an erasure: empty, but still knowing its offset and eventIds (so replays stay
     replays) and the erasure's write timestamp (``stamp_us``: the tombstones'), which later writes follow."""
     return PlayerState(offset=max(offset, state.offset), events=state.events,
-                       stamp_us=write_stamp(state, accepted_at_us))
+                       stamp_us=write_stamp(state.stamp_us, accepted_at_us))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from leaderboard_app.auth import WRITE_KEYS_VAR, ApiKeys
+from leaderboard_app.kafka_connection import KafkaConnection, KafkaSecurity
 from leaderboard_app.logs import LOG_FORMATS
 from leaderboard_app.rate_limits import Network, parse_networks
 
@@ -71,6 +72,8 @@ class Settings:
 
     app_id: str = "leaderboard"
     broker_url: str = "kafka://127.0.0.1:9092"
+    #: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* (see ``kafka_connection``).
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity, repr=False)
     topic_partitions: int = 4
     store_url: str = "rocksdb://"
     data_dir: str = ""
@@ -121,6 +124,11 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
 
     @property
+    def kafka(self) -> KafkaConnection:
+        """How every Kafka client of the worker reaches the brokers."""
+        return KafkaConnection(self.broker_url, self.kafka_security)
+
+    @property
     def season_grace_us(self) -> int:
         return int(self.season_grace * 1_000_000)
 
@@ -133,6 +141,7 @@ class Settings:
         return cls(
             app_id=_read(env, "LEADERBOARD_APP_ID", cls.app_id, str),
             broker_url=_read(env, "BROKER_URL", cls.broker_url, str),
+            kafka_security=_kafka_security(env),
             topic_partitions=_read(env, "TOPIC_PARTITIONS", "4", _positive_int),
             store_url=_read(env, "APP_STORE", cls.store_url, str),
             # Two workers on one machine must not share a RocksDB directory, so
@@ -175,6 +184,13 @@ def _api_keys(env: Mapping[str, str]) -> ApiKeys:
             f"{WRITE_KEYS_VAR} is empty while other API keys are set, so anyone could submit scores: set write keys,"
             f" or {ALLOW_OPEN_WRITES_VAR}=true to keep score submission open on purpose")
     return keys
+
+
+def _kafka_security(env: Mapping[str, str]) -> KafkaSecurity:
+    try:
+        return KafkaSecurity.from_env(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _flag(text: str) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from leaderboard_app.health import kafka_bootstrap_servers
+from leaderboard_app.kafka_connection import KafkaConnection
 from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC
 
 
@@ -71,7 +71,7 @@ class ReadRecord:
     message: RecordPosition
 
 
-async def read_range(broker_url: str, topic: str, partition: int, start: int, end: int,
+async def read_range(kafka: KafkaConnection, topic: str, partition: int, start: int, end: int,
                      timeout: float = 60.0) -> list[ReadRecord]:
     """Read the records at offsets ``start`` to ``end - 1`` of one partition, in order.
 
@@ -79,7 +79,7 @@ async def read_range(broker_url: str, topic: str, partition: int, start: int, en
     waits for the worker's consumer. Raises TimeoutError if they cannot all be read.
     """
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap_servers(broker_url), group_id=None,
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="none")
     await consumer.start()
     try:

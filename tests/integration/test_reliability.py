@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     WorkerGroup,
     bearer,
     client_for,
+    partition_of,
     rank_of,
     same_partition_marker,
     set_rules,
@@ -211,6 +212,41 @@ def test_records_committed_without_being_applied_are_read_again(workers: WorkerG
         workers.start()
     with client_for(workers.urls[1]) as client:
         wait_for_score(client, game, "p", 1 + 5 + 7, timeout=60)
+
+
+def test_records_replayed_after_an_erasure_do_not_bring_the_player_back(workers: WorkerGroup, game: str) -> None:
+    # DELETE /users without gameId looks in every game: the player must be in no other test's.
+    gone = f"gone-{uuid.uuid4().hex[:8]}"
+    partition = partition_of(game, gone)
+
+    async def end_offset() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9092", group_id=None)
+        await consumer.start()
+        try:
+            tp = TopicPartition(SCORE_UPDATES_TOPIC, partition)
+            return (await consumer.end_offsets([tp]))[tp]
+        finally:
+            await consumer.stop()
+
+    before = asyncio.run(end_offset())
+    with client_for(workers.urls[0]) as client:
+        submit(client, game, gone, 4)
+        wait_for_score(client, game, gone, 4)
+        assert client.delete(f"/users/{gone}", params={"gameId": game}).status_code == 200
+    # As after a crash before the commit: the group reads the submission and the erasure again.
+    workers.stop()
+    try:
+        # Refused while the stopped workers are still members of the group.
+        eventually(lambda: _ends_committed_for_the_group({partition: before}), timeout=60, interval=1)
+    finally:
+        workers.start(keep_data=True)
+    with client_for(workers.urls[1]) as client:
+        marker = same_partition_marker(game, gone)
+        submit(client, game, marker, 1)
+        wait_for_score(client, game, marker, 1, timeout=60)  # behind the replayed records
+        assert rank_of(client, game, gone).status_code == 404
+        assert client.delete(f"/users/{gone}").status_code == 404  # no game lists the player again
+        assert client.get(f"/history/{gone}", params={"gameId": game}).json() == []
 
 
 def test_a_score_after_an_erasure_shows_though_the_erasing_worker_s_clock_ran_ahead(

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import inspect
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiokafka
+from aiokafka.admin import AIOKafkaAdminClient
 import faust
 import pytest
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 from leaderboard_app.faust_compat import (
     RESTORED_ASSIGNMENT_FILE,
     RememberingAssignor,
+    aiokafka_auth_options,
     in_context_of,
     low_latency_transport,
     release_dropped,
@@ -283,3 +286,27 @@ def test_the_web_server_closes_connections_that_send_no_request_in_time(tmp_path
     assert silent_closed, "a connection that sent nothing stayed open"
     assert trickling_closed, "a connection trickling its headers stayed open"
     assert answer.startswith(b"HTTP/1.1 404")
+
+
+# -- aiokafka_auth_options ---------------------------------------------------------
+
+
+def test_faust_maps_sasl_credentials_to_aiokafka_security_arguments():
+    context = ssl.create_default_context()
+    credentials = faust.SASLCredentials(username="u", password="p", mechanism="SCRAM-SHA-256", ssl_context=context)
+    assert aiokafka_auth_options(credentials) == {
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256", "sasl_plain_username": "u",
+        "sasl_plain_password": "p", "ssl_context": context}
+
+
+def test_faust_maps_tls_credentials_and_none():
+    context = ssl.create_default_context()
+    assert aiokafka_auth_options(faust.SSLCredentials(context)) == {"security_protocol": "SSL",
+                                                                   "ssl_context": context}
+    assert aiokafka_auth_options(None) == {"security_protocol": "PLAINTEXT"}
+
+
+def test_every_mapped_argument_is_one_aiokafka_clients_take():
+    credentials = faust.SASLCredentials(username="u", password="p", ssl_context=ssl.create_default_context())
+    for client in (aiokafka.AIOKafkaConsumer, aiokafka.AIOKafkaProducer, aiokafka.AIOKafkaClient, AIOKafkaAdminClient):
+        assert set(aiokafka_auth_options(credentials)) <= set(inspect.signature(client).parameters), client

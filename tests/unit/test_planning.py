@@ -93,4 +93,4 @@ def test_writes_follow_the_record_order_whatever_the_accepting_clocks_said() -> 
     again = applied_state(erased, submission(3, at_us=10 * HOUR_US + 500_000), offset=3)
     assert again.state.stamp_us > erased.stamp_us
     assert again.season_score is not None and again.season_score.updated_at_us > erased.stamp_us
-    assert write_stamp(PlayerState(), 7) == 7  # with nothing before it, a record writes when accepted
+    assert write_stamp(PlayerState().stamp_us, 7) == 7  # with nothing before it, a record writes when accepted
