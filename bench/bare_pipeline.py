@@ -161,7 +161,7 @@ async def _write_batch(messages: Sequence[ConsumerRecord[bytes, bytes]], redis_l
 async def drain(settings: Settings, app_id: str, topic: str, spans: Sequence[Span], ready: Path, go: Path,
                 result: Path) -> None:
     """Write the records of ``spans`` to Redis and Cassandra once ``go`` exists; the times go to ``result``."""
-    redis_leaderboard = RedisLeaderboard(settings.redis_url, app_id)
+    redis_leaderboard = RedisLeaderboard(settings.redis, app_id)
     archive = CassandraArchive(settings)
     consumer = AIOKafkaConsumer(**settings.kafka.client_options(), group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS)

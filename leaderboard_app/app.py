@@ -27,6 +27,7 @@ from mode import ServiceT
 
 from leaderboard_app.agents import register_agents
 from leaderboard_app.archiver import register_archiver
+from leaderboard_app.failover import register_failover_repair
 from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.rules_cache import GameRulesCache
 from leaderboard_app.subscriptions import WaitingReplies, new_worker_id, subscriptions_for
@@ -65,6 +66,7 @@ class LeaderboardApp(faust.App):
             store=settings.store_url,
             datadir=settings.data_dir,
             topic_partitions=settings.topic_partitions,
+            topic_replication_factor=settings.topic_replication_factor,
             web_host=settings.web_host,
             web_bind=settings.web_bind,
             web_port=settings.web_port,
@@ -99,12 +101,12 @@ class LeaderboardApp(faust.App):
         self.index_lock = asyncio.Lock()
         #: True while this worker rewrites lost partitions into Redis.
         self.rebuilding = False
-        self.redis_leaderboard = RedisLeaderboard(settings.redis_url, settings.app_id, metrics=metrics,
+        self.redis_leaderboard = RedisLeaderboard(settings.redis, settings.app_id, metrics=metrics,
                                                   beacon=self.beacon)
         self.rules_cache = GameRulesCache(self._load_rules)
         #: Requests of this worker waiting for the agent (wait=true, DELETE).
         self.waiting_replies = WaitingReplies(new_worker_id())
-        self.subscriptions = subscriptions_for(settings.redis_url, self.rules_cache.changed, self.waiting_replies,
+        self.subscriptions = subscriptions_for(settings.redis, self.rules_cache.changed, self.waiting_replies,
                                                on_live=self.rules_cache.set_live, beacon=self.beacon)
         self.archive = CassandraArchive(settings, metrics=metrics, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.kafka, beacon=self.beacon)
@@ -115,14 +117,15 @@ class LeaderboardApp(faust.App):
         self.metrics.watch(self)
         #: The Redis pollers behind GET /stream/topk, shared by its subscribers.
         self.top_feeds = TopFeeds(self.metrics)
-        self.score_updates_topic = score_updates_topic(self)
-        self.game_rule_updates_topic = game_rule_updates_topic(self)
-        self.dead_letter_topic = dead_letter_topic(self)
+        self.score_updates_topic = score_updates_topic(self, settings)
+        self.game_rule_updates_topic = game_rule_updates_topic(self, settings)
+        self.dead_letter_topic = dead_letter_topic(self, settings)
         self.player_scores = player_scores_table(self, settings)
-        self.game_rules = game_rules_table(self)
+        self.game_rules = game_rules_table(self, settings)
         register_agents(self)
         register_archiver(self)
         register_rebuild(self)
+        register_failover_repair(self)
         register_rebuild_command(self)
         register_load_command(self)
         register_views(self)

@@ -73,7 +73,7 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
                         logger.warning("skipping unreadable player_scores entry %r: %r", key[:200], exc)
                         continue
                     if state is not None:
-                        writes.extend(_player_writes(app, key, state, rules))
+                        writes.extend(player_writes(app, key, state, rules))
                         rebuilt += 1
                 await app.redis_leaderboard.apply(writes)
             app.metrics.rebuild_advanced(len(chunk))
@@ -89,7 +89,7 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
     return rebuilt
 
 
-def _player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
+def player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
                    rules: dict[str, GameRules]) -> list[PlayerWrite]:
     game_id, user_id = orjson.loads(key)
     game_rules = rules.get(game_id, GameRules())

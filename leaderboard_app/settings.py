@@ -17,6 +17,7 @@ from leaderboard_app.auth import WRITE_KEYS_VAR, ApiKeys
 from leaderboard_app.kafka_connection import KafkaConnection, KafkaSecurity
 from leaderboard_app.logs import LOG_FORMATS
 from leaderboard_app.rate_limits import Network, parse_networks
+from leaderboard_app.sinks.redis_connection import RedisTarget
 
 T = TypeVar("T")
 
@@ -75,16 +76,25 @@ class Settings:
     #: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* (see ``kafka_connection``).
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity, repr=False)
     topic_partitions: int = 4
+    #: Copies Kafka keeps of each topic the service creates (score_updates, the changelogs, ...),
+    #: and how many of them must have a write before it is acknowledged (min.insync.replicas).
+    topic_replication_factor: int = 1
+    min_insync_replicas: int = 1
     store_url: str = "rocksdb://"
     data_dir: str = ""
     web_host: str = "127.0.0.1"
     web_bind: str = "127.0.0.1"
     web_port: int = 6066
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    #: REDIS_CLUSTER: REDIS_URL names seed nodes of a Redis Cluster (comma-separated URLs).
+    redis_cluster: bool = False
     cassandra_contact_points: tuple[str, ...] = ("127.0.0.1",)
     cassandra_port: int = 9042
     cassandra_keyspace: str = "leaderboard"
     cassandra_replication_factor: int = 1
+    #: Consistency of Cassandra writes and reads (default LOCAL_QUORUM once replicated, else LOCAL_ONE).
+    cassandra_write_consistency: str = "LOCAL_ONE"
+    cassandra_read_consistency: str = "LOCAL_ONE"
     cassandra_username: str = ""
     cassandra_password: str = field(default="", repr=False)
     #: Seconds POST /score waits for Kafka's acknowledgement before answering 503.
@@ -124,6 +134,16 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
 
     @property
+    def topic_config(self) -> dict[str, str]:
+        """Kafka settings of each topic the service creates."""
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
+
+    @property
+    def redis(self) -> RedisTarget:
+        """The Redis that holds the index."""
+        return RedisTarget(self.redis_url, self.redis_cluster)
+
+    @property
     def kafka(self) -> KafkaConnection:
         """How every Kafka client of the worker reaches the brokers."""
         return KafkaConnection(self.broker_url, self.kafka_security)
@@ -138,11 +158,18 @@ class Settings:
         env = os.environ if environ is None else environ
         web_port = _read(env, "WEB_PORT", "6066", _positive_int)
         web_host = _read(env, "WEB_HOST", cls.web_host, str)
+        topic_replication_factor, min_insync_replicas = _kafka_replication(env)
+        cassandra_replication_factor = _read(env, "CASSANDRA_REPLICATION_FACTOR", "1", _positive_int)
+        # One replica is all a read or write can ask of an unreplicated keyspace; once
+        # replicated, a majority, so a node down neither refuses writes nor loses them.
+        consistency = "LOCAL_QUORUM" if cassandra_replication_factor > 1 else "LOCAL_ONE"
         return cls(
             app_id=_read(env, "LEADERBOARD_APP_ID", cls.app_id, str),
             broker_url=_read(env, "BROKER_URL", cls.broker_url, str),
             kafka_security=_kafka_security(env),
             topic_partitions=_read(env, "TOPIC_PARTITIONS", "4", _positive_int),
+            topic_replication_factor=topic_replication_factor,
+            min_insync_replicas=min_insync_replicas,
             store_url=_read(env, "APP_STORE", cls.store_url, str),
             # Two workers on one machine must not share a RocksDB directory, so
             # the default is per web port.
@@ -151,10 +178,13 @@ class Settings:
             web_bind=_read(env, "WEB_BIND", cls.web_bind, str),
             web_port=web_port,
             redis_url=_read(env, "REDIS_URL", "redis://127.0.0.1:6379/0", str),
+            redis_cluster=_read(env, "REDIS_CLUSTER", "false", _flag),
             cassandra_contact_points=_read(env, "CASSANDRA_CONTACT_POINTS", "127.0.0.1", _csv),
             cassandra_port=_read(env, "CASSANDRA_PORT", "9042", _positive_int),
             cassandra_keyspace=_read(env, "CASSANDRA_KEYSPACE", cls.cassandra_keyspace, _cql_identifier),
-            cassandra_replication_factor=_read(env, "CASSANDRA_REPLICATION_FACTOR", "1", _positive_int),
+            cassandra_replication_factor=cassandra_replication_factor,
+            cassandra_write_consistency=_read(env, "CASSANDRA_WRITE_CONSISTENCY", consistency, _consistency),
+            cassandra_read_consistency=_read(env, "CASSANDRA_READ_CONSISTENCY", consistency, _consistency),
             cassandra_username=_read(env, "CASSANDRA_USERNAME", "", str),
             cassandra_password=_read(env, "CASSANDRA_PASSWORD", "", str),
             kafka_ack_timeout=_read(env, "LEADERBOARD_KAFKA_TIMEOUT", "10", _positive_float),
@@ -184,6 +214,27 @@ def _api_keys(env: Mapping[str, str]) -> ApiKeys:
             f"{WRITE_KEYS_VAR} is empty while other API keys are set, so anyone could submit scores: set write keys,"
             f" or {ALLOW_OPEN_WRITES_VAR}=true to keep score submission open on purpose")
     return keys
+
+
+def _kafka_replication(env: Mapping[str, str]) -> tuple[int, int]:
+    """TOPIC_REPLICATION_FACTOR (Faust's name) and LEADERBOARD_MIN_INSYNC_REPLICAS (default: 2 of 2 or more)."""
+    replicas = _read(env, "TOPIC_REPLICATION_FACTOR", "1", _positive_int)
+    in_sync = _read(env, "LEADERBOARD_MIN_INSYNC_REPLICAS", "1" if replicas == 1 else "2", _positive_int)
+    if in_sync > replicas:
+        raise SettingsError(f"LEADERBOARD_MIN_INSYNC_REPLICAS={in_sync} is more than the {replicas} replicas"
+                            " TOPIC_REPLICATION_FACTOR keeps: no write could ever be acknowledged")
+    return replicas, in_sync
+
+
+def _consistency(text: str) -> str:
+    value = text.strip().upper()
+    if value not in _CONSISTENCY_LEVELS:
+        raise ValueError(f"must be one of {', '.join(_CONSISTENCY_LEVELS)}")
+    return value
+
+
+#: Cassandra consistency levels a read or a plain write may ask for.
+_CONSISTENCY_LEVELS = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE")
 
 
 def _kafka_security(env: Mapping[str, str]) -> KafkaSecurity:

@@ -34,6 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from leaderboard_app.sinks.redis import RULES_CHANGED_CHANNEL, replies_channel
+from leaderboard_app.sinks.redis_connection import RedisTarget, close_client
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,9 @@ class Subscriptions(Service):
     when it fails (False): messages may have been missed in between.
     """
 
-    def __init__(self, redis_url: str, handlers: dict[str, Callable[[bytes], None]],
+    def __init__(self, target: RedisTarget, handlers: dict[str, Callable[[bytes], None]],
                  on_live: Callable[[bool], None], **kwargs: Any) -> None:
-        self._redis_url = redis_url
+        self._target = target
         self._handlers = handlers
         self._on_live = on_live
         super().__init__(**kwargs)
@@ -102,7 +103,7 @@ class Subscriptions(Service):
         while not self.should_stop:
             try:
                 await self._follow()
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 (whatever ends it, the subscription must come back)
                 logger.warning("redis subscription lost or refused (%s); subscribing again in %g s",
                                exc or type(exc).__name__, RESUBSCRIBE_DELAY)
             finally:
@@ -111,10 +112,12 @@ class Subscriptions(Service):
 
     async def _follow(self) -> None:
         # Its own connection, which never retries behind our back: a reconnect
-        # could miss messages, so every failure must reach _listen.
-        client = aioredis.Redis.from_url(
-            self._redis_url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5, socket_keepalive=True,
-            health_check_interval=HEALTH_CHECK_SECONDS)
+        # could miss messages, so every failure must reach _listen. In a cluster it
+        # is to one node, any node: every PUBLISH reaches them all.
+        client = self._target.client(retry=Retry(NoBackoff(), 0), socket_connect_timeout=5, socket_keepalive=True,
+                                     health_check_interval=HEALTH_CHECK_SECONDS)
+        if isinstance(client, aioredis.RedisCluster):
+            await client.initialize()  # its pubsub picks a node from the slots the client learns
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(*self._handlers)
@@ -144,16 +147,16 @@ def new_worker_id() -> str:
     return uuid.uuid4().hex
 
 
-def subscriptions_for(redis_url: str, rules_changed: Callable[[bytes], None], replies: WaitingReplies,
+def subscriptions_for(target: RedisTarget, rules_changed: Callable[[bytes], None], replies: WaitingReplies,
                       on_live: Callable[[bool], None], **kwargs: Any) -> Subscriptions:
     """The worker's subscription: rules changes and its own replies channel."""
-    return Subscriptions(redis_url, {RULES_CHANGED_CHANNEL: rules_changed, replies.channel: replies.deliver},
+    return Subscriptions(target, {RULES_CHANGED_CHANNEL: rules_changed, replies.channel: replies.deliver},
                          on_live, **kwargs)
 
 
-async def _close(pubsub: Any, client: aioredis.Redis) -> None:
+async def _close(pubsub: Any, client: aioredis.Redis | aioredis.RedisCluster) -> None:
     try:
         await pubsub.aclose()
-        await client.aclose()
+        await close_client(client)
     except (RedisError, OSError):
         pass  # the connection was already gone

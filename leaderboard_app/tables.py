@@ -118,6 +118,7 @@ def player_scores_table(app: faust.App, settings: Settings) -> AcknowledgedTable
         partitions=app.conf.topic_partitions,
         beacon=app.tables.beacon,
         options=store_options(settings),
+        extra_topic_configs=settings.topic_config,
         help="Each player's recent season scores and profile per game, keyed by (gameId, userId).",
     )
     return app.tables.add(table)
@@ -137,7 +138,7 @@ def store_options(settings: Settings) -> dict[str, int]:
     }
 
 
-def game_rules_table(app: faust.App) -> faust.GlobalTable:
+def game_rules_table(app: faust.App, settings: Settings) -> faust.GlobalTable:
     """Declare ``game_rules``: gameId (UTF-8) -> ``GameRules.to_bytes()``, on every worker."""
     return app.GlobalTable(
         "game_rules",
@@ -149,5 +150,6 @@ def game_rules_table(app: faust.App) -> faust.GlobalTable:
         # recovery_buffer_size of them arrive: with the default (1000) other
         # workers would not see a new rule for a thousand rule changes.
         recovery_buffer_size=1,
+        extra_topic_configs=settings.topic_config,
         help="Each game's order, operator and reset, read by every worker's web views.",
     )

@@ -9,10 +9,10 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from leaderboard_app.kafka_connection import KafkaConnection
-from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC
+from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC, Settings
 
 
-def score_updates_topic(app: faust.App) -> faust.TopicT:
+def score_updates_topic(app: faust.App, settings: Settings) -> faust.TopicT:
     """Declare ``score_updates``: key = ``models.player_key``, value = a ScoreSubmission or PlayerDeletion.
 
     Keys and values are raw bytes, encoded and decoded by ``models``, so that one
@@ -27,29 +27,30 @@ def score_updates_topic(app: faust.App) -> faust.TopicT:
         value_type=bytes,
         value_serializer="raw",
         partitions=app.conf.topic_partitions,
-        # internal: Faust declares the topic at start-up with these partitions,
-        # instead of leaving it to the broker's auto-creation defaults.
+        # internal: Faust declares the topic at start-up with these partitions and
+        # settings, instead of leaving it to the broker's auto-creation defaults.
         internal=True,
+        config=settings.topic_config,
     )
 
 
-def dead_letter_topic(app: faust.App) -> faust.TopicT:
+def dead_letter_topic(app: faust.App, settings: Settings) -> faust.TopicT:
     """Declare ``score_updates.dlq``: malformed records of ``score_updates``, as they were,
     with an ``error`` header saying what is wrong with them."""
     return app.topic(
         DEAD_LETTER_TOPIC, key_type=bytes, value_type=bytes, value_serializer="raw",
-        partitions=app.conf.topic_partitions, internal=True,
+        partitions=app.conf.topic_partitions, internal=True, config=settings.topic_config,
     )
 
 
-def game_rule_updates_topic(app: faust.App) -> faust.TopicT:
+def game_rule_updates_topic(app: faust.App, settings: Settings) -> faust.TopicT:
     """Declare ``game_rule_updates``: key = gameId (UTF-8), value = ``{"rules", "atUs"}``.
 
     Rules change rarely, so one partition keeps them in one order.
     """
     return app.topic(
         GAME_RULE_UPDATES_TOPIC, key_type=bytes, value_type=bytes, value_serializer="raw",
-        partitions=1, internal=True,
+        partitions=1, internal=True, config=settings.topic_config,
     )
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
@@ -445,9 +446,12 @@ class CassandraArchive(Service):
         auth = None
         if settings.cassandra_username:
             auth = PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
+        # Writes (batches and single statements) at the write consistency; every
+        # prepared SELECT carries the read consistency.
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
             request_timeout=self.request_timeout,
+            consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_write_consistency],
         )
         cluster = Cluster(
             list(settings.cassandra_contact_points), port=settings.cassandra_port, auth_provider=auth,
@@ -462,6 +466,10 @@ class CassandraArchive(Service):
             for statement in _SCHEMA:
                 session.execute(statement.format(ks=keyspace, rf=settings.cassandra_replication_factor))
             prepared = {name: session.prepare(cql.format(ks=keyspace)) for name, cql in _STATEMENTS.items()}
+            read_consistency = ConsistencyLevel.name_to_value[settings.cassandra_read_consistency]
+            for name, statement in prepared.items():
+                if _STATEMENTS[name].startswith("SELECT"):
+                    statement.consistency_level = read_consistency
             return cluster, session, prepared
         except BaseException:
             cluster.shutdown()

@@ -16,6 +16,8 @@ are plain ASCII.
     lb:closing                    sorted set [gameId, season] -> when its grace period ends (archiver)
     lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
     lb:applied:<appId>            hash partition -> next offset to apply (lag)
+    lb:failover                   hash {generation, slots}: the repair after the last Cluster failover
+    lb:repaired:<generation>      set of partitions repaired since that failover
 
 Channels (leaderboard_app.subscriptions): ``lb:rules-changed`` carries the id of
 each game whose rules were just written; ``lb:replies:<worker id>`` the agent's
@@ -34,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,11 +44,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import redis.asyncio as aioredis
 from mode import Service
-from redis.exceptions import RedisError
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError, RedisError
 
 from leaderboard_app.errors import BackendUnavailable
 from leaderboard_app.models import PlayerStanding, RankedPlayer, SeasonScore
 from leaderboard_app.scoring import competition_ranks
+from leaderboard_app.sinks.redis_connection import FailoverGuard, RedisTarget, cached_primary, close_client, \
+    primary_by_slot
 
 if TYPE_CHECKING:
     from leaderboard_app.metrics import LeaderboardMetrics
@@ -60,6 +65,10 @@ RULES_CHANGED_CHANNEL = f"{KEY_PREFIX}:rules-changed"
 INDEXED_PARTITIONS_KEY = f"{KEY_PREFIX}:index-partitions"
 #: Sorted set of [gameId, season] (JSON) -> when the season stops taking scores (microseconds).
 CLOSING_KEY = f"{KEY_PREFIX}:closing"
+#: Hash {generation, slots}: the repair after the last Redis Cluster failover (leaderboard_app.failover).
+FAILOVER_KEY = f"{KEY_PREFIX}:failover"
+#: Seconds the partitions repaired after a failover are remembered.
+REPAIR_MARK_TTL = 86400
 TIEBREAK_DIGITS = 16
 _TIEBREAK_MAX = 2**64 - 1
 
@@ -194,6 +203,10 @@ def user_games_key(user_id: str) -> str:
     return f"{KEY_PREFIX}:user:{{{_tag(user_id)}}}:games"
 
 
+def repaired_key(generation: str) -> str:
+    return f"{KEY_PREFIX}:repaired:{generation}"
+
+
 def replies_channel(worker_id: str) -> str:
     return f"{KEY_PREFIX}:replies:{worker_id}"
 
@@ -269,16 +282,18 @@ class RedisLeaderboard(Service):
     max_connections = 200
     pool_wait = 5.0
 
-    def __init__(self, redis_url: str, app_id: str, metrics: LeaderboardMetrics | None = None,
+    def __init__(self, target: RedisTarget, app_id: str, metrics: LeaderboardMetrics | None = None,
                  **kwargs: Any) -> None:
-        self._redis_url = redis_url
+        self._target = target
+        #: In a cluster: which slots may miss writes after a failover (leaderboard_app.failover).
+        self.failover = FailoverGuard()
         self._metrics = metrics
         self._applied_key = applied_offsets_key(app_id)
         self._client: aioredis.Redis | None = None
         super().__init__(**kwargs)
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> aioredis.Redis | aioredis.RedisCluster:
         if self._client is None:
             raise BackendUnavailable("redis: not started")
         return self._client
@@ -288,11 +303,10 @@ class RedisLeaderboard(Service):
         # /ready and stalls the agent's writes, but does not stop the worker.
         # A blocking pool: a burst of more concurrent calls than connections waits
         # for a free one (up to ``pool_wait`` seconds) instead of failing at once.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self._redis_url, max_connections=self.max_connections, timeout=self.pool_wait,
+        client = self._client = self._target.client(
+            max_connections=self.max_connections, pool_wait=self.pool_wait,
             socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
         )
-        client = self._client = aioredis.Redis(connection_pool=pool)
         self._scripts = {
             name: client.register_script(source)
             for name, source in (("rank_members", _RANK_MEMBERS), ("remove", _REMOVE_PLAYER), ("top", _TOP),
@@ -301,7 +315,7 @@ class RedisLeaderboard(Service):
 
     async def on_stop(self) -> None:
         if self._client is not None:
-            await self._client.aclose(close_connection_pool=True)
+            await close_client(self._client)
             self._client = None
 
     async def ping(self) -> None:
@@ -321,7 +335,7 @@ class RedisLeaderboard(Service):
         """
 
         async def queue(pipe: Any) -> None:
-            await self._queue_apply(pipe, writes)
+            self._queue_apply(pipe, writes)
             if next_offsets:
                 pipe.hset(self._applied_key, mapping={str(p): o for p, o in next_offsets.items()})
 
@@ -334,11 +348,10 @@ class RedisLeaderboard(Service):
             for game_id, raw in rules:
                 pipe.hsetnx(RULES_KEY, game_id, raw)
                 pipe.zadd(GAMES_KEY, {game_id: 0}, nx=True)
-                pipe.publish(RULES_CHANGED_CHANNEL, game_id)
 
-        await self._retrying(queue)
+        await self._retrying(queue, publish=[(RULES_CHANGED_CHANNEL, game_id.encode()) for game_id, _ in rules])
 
-    async def _queue_apply(self, pipe: Any, writes: Sequence[PlayerWrite]) -> None:
+    def _queue_apply(self, pipe: Any, writes: Sequence[PlayerWrite]) -> None:
         # One script call per game and season, one command per other key: a
         # batch costs a few commands, not a few per player.
         ranked: dict[tuple[str, str], list[Any]] = {}
@@ -360,7 +373,7 @@ class RedisLeaderboard(Service):
             user_games.setdefault(write.user_id, set()).add(write.game_id)
         for (game_id, season), args in ranked.items():
             scores, members = season_keys(game_id, season)
-            await self._scripts["rank_members"](keys=(scores, members, seasons_key(game_id)), args=args, client=pipe)
+            self._queue_script(pipe, "rank_members", (scores, members, seasons_key(game_id)), args)
         if closing:
             pipe.zadd(CLOSING_KEY, closing, nx=True)
         for game_id, mapping in profiles.items():
@@ -383,7 +396,7 @@ class RedisLeaderboard(Service):
             keys.extend(season_keys(game_id, season))
 
         async def queue(pipe: Any) -> None:
-            await self._scripts["remove"](keys=keys, args=(user_id,), client=pipe)
+            self._queue_script(pipe, "remove", keys, (user_id,))
             pipe.srem(user_games_key(user_id), game_id)
 
         await self._retrying(queue)
@@ -395,9 +408,8 @@ class RedisLeaderboard(Service):
         async def queue(pipe: Any) -> None:
             pipe.hset(RULES_KEY, game_id, rules)
             pipe.zadd(GAMES_KEY, {game_id: at_us}, gt=True)
-            pipe.publish(RULES_CHANGED_CHANNEL, game_id)
 
-        await self._retrying(queue)
+        await self._retrying(queue, publish=[(RULES_CHANGED_CHANNEL, game_id.encode())])
 
     async def rules(self, game_id: str) -> bytes | None:
         return await self._read(self.client.hget(RULES_KEY, game_id))
@@ -426,22 +438,60 @@ class RedisLeaderboard(Service):
             return
 
         async def queue(pipe: Any) -> None:
-            for channel, message in addressed:
-                pipe.publish(channel, message)
+            pass
 
-        await self._retrying(queue)
+        await self._retrying(queue, publish=addressed)
 
-    async def _retrying(self, queue: Any) -> None:
+    async def _retrying(self, queue: Any, publish: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Run the commands ``queue`` puts in a pipeline until Redis has them all, then
+        ``publish`` each (channel, message): subscribers hear of the writes after they are made.
+
+        A cluster pipeline cannot carry PUBLISH (it has no key to route by), so there the
+        messages follow the pipeline, each reaching every node of the cluster.
+        """
+        async def queue_all(pipe: Any) -> None:
+            await queue(pipe)
+            if not self._target.cluster:
+                for channel, message in publish:
+                    pipe.publish(channel, message)
+
         delay = 0.1
         while True:
             try:
                 with self._timed():
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        await queue(pipe)
-                        await pipe.execute()
+                    await self._pipelined(queue_all)
+                    if self._target.cluster and publish:
+                        await asyncio.gather(*(self.client.publish(channel, message) for channel, message in publish))
                 return
             except RedisError as exc:
                 delay = await self._pause_after(exc, delay)
+
+    def _queue_script(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+        # EVALSHA itself: redis-py's Script objects refuse cluster pipelines, and on one
+        # server ask SCRIPT EXISTS before every pipeline that holds them.
+        pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+
+    async def _pipelined(self, queue: Any) -> list[Any]:
+        """The results of the commands ``queue`` puts in a pipeline, run in one round trip (per node).
+
+        A server without our scripts (restarted empty, or a replica just promoted) is given
+        them and the pipeline runs once more: every pipeline here writes absolute values or
+        only reads, so running it again is harmless.
+        """
+        async def run() -> list[Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await queue(pipe)
+                return await pipe.execute()
+
+        try:
+            return await run()
+        except NoScriptError:
+            await self._load_scripts()
+            return await run()
+
+    async def _load_scripts(self) -> None:
+        for script in self._scripts.values():
+            await self.client.script_load(script.script)  # a cluster loads it on every primary
 
     def _timed(self) -> AbstractContextManager[None]:
         return self._metrics.time_sink_write("redis") if self._metrics else nullcontext()
@@ -469,12 +519,26 @@ class RedisLeaderboard(Service):
         except RedisError as exc:
             raise BackendUnavailable(f"redis: {exc}") from exc
 
+    async def _read_game(self, game_id: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        """``read()`` of one game's keys; in a cluster, refused (503) while they may miss writes after a failover."""
+        if not self._target.cluster:
+            return await self._read(read())
+        slot = key_slot(game_prefix(game_id).encode("utf-8"))
+        self._check_readable(slot)
+        found = await self._read(read())
+        self._check_readable(slot)  # the node that answered: a failover may have happened meanwhile
+        return found
+
+    def _check_readable(self, slot: int) -> None:
+        if not self.failover.readable(slot, cached_primary(self.client, slot)):  # type: ignore[arg-type]
+            raise BackendUnavailable("redis: a failover may have lost writes of this game; repairing it")
+
     def _read_keys(self, game_id: str, season: str) -> tuple[str, str, str]:
         return (*season_keys(game_id, season), profiles_key(game_id))
 
     async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0) -> list[RankedPlayer]:
         """Return ``count`` players from ``offset`` (0-based), best first."""
-        found = await self._read(self._scripts["top"](
+        found = await self._read_game(game_id, lambda: self._scripts["top"](
             keys=self._read_keys(game_id, season), args=(order, offset, count)))
         if len(found) < 2:
             return []
@@ -483,7 +547,7 @@ class RedisLeaderboard(Service):
 
     async def around(self, game_id: str, season: str, order: str, user_id: str, n: int) -> list[RankedPlayer] | None:
         """Return the player with up to ``n`` players above and below, or None if unranked."""
-        found = await self._read(self._scripts["around"](
+        found = await self._read_game(game_id, lambda: self._scripts["around"](
             keys=self._read_keys(game_id, season), args=(order, user_id, n)))
         if found is None:
             return None
@@ -492,7 +556,7 @@ class RedisLeaderboard(Service):
 
     async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str]) -> list[RankedPlayer]:
         """Return the ranks of those of ``user_ids`` who have a score, best first."""
-        found = await self._read(self._scripts["ranks"](
+        found = await self._read_game(game_id, lambda: self._scripts["ranks"](
             keys=self._read_keys(game_id, season), args=(order, *user_ids)))
         rows = [found[i:i + 4] for i in range(0, len(found), 4)]
         # Members sort like the ranking within equal scores (see the module docstring).
@@ -501,23 +565,23 @@ class RedisLeaderboard(Service):
 
     async def rank_for(self, game_id: str, season: str, order: str, user_id: str) -> PlayerStanding | None:
         """Return the player's standing, or None if they have no score in that season."""
-        return _standing(await self._read(self._scripts["rank_for"](
+        return _standing(await self._read_game(game_id, lambda: self._scripts["rank_for"](
             keys=self._read_keys(game_id, season), args=(order, user_id))))
 
     async def standings_of(self, players: Sequence[tuple[str, str, str, str]]) -> list[PlayerStanding | None]:
         """:meth:`rank_for` of each (gameId, season, order, userId), in one round trip."""
         if not players:
             return []
-        async with self.client.pipeline(transaction=False) as pipe:
+        async def queue(pipe: Any) -> None:
             for game_id, season, order, user_id in players:
-                await self._scripts["rank_for"](keys=self._read_keys(game_id, season), args=(order, user_id),
-                                                client=pipe)
-            found = await self._read(pipe.execute())
+                self._queue_script(pipe, "rank_for", self._read_keys(game_id, season), (order, user_id))
+
+        found = await self._read(self._pipelined(queue))
         return [_standing(each) for each in found]
 
     async def season_in_index(self, game_id: str, season: str) -> bool:
         """Return whether Redis still holds the season (closed seasons are evicted)."""
-        return bool(await self._read(self.client.exists(season_keys(game_id, season)[0])))
+        return bool(await self._read_game(game_id, lambda: self.client.exists(season_keys(game_id, season)[0])))
 
     async def due_seasons(self, now_us: int, limit: int = 100) -> list[tuple[str, str]]:
         """Return (gameId, season) pairs whose grace period has ended, oldest first."""
@@ -539,7 +603,7 @@ class RedisLeaderboard(Service):
         await self._retrying(queue)
 
     async def total_members(self, game_id: str, season: str) -> int:
-        return await self._read(self.client.zcard(season_keys(game_id, season)[0]))
+        return await self._read_game(game_id, lambda: self.client.zcard(season_keys(game_id, season)[0]))
 
     async def games(self, offset: int, limit: int) -> list[str]:
         """Return game ids, most recently active first."""
@@ -548,7 +612,7 @@ class RedisLeaderboard(Service):
 
     async def game_has_scores(self, game_id: str) -> bool:
         """Return whether any score of the game has been applied (in any season)."""
-        return bool(await self._read(self.client.zcard(seasons_key(game_id))))
+        return bool(await self._read_game(game_id, lambda: self.client.zcard(seasons_key(game_id))))
 
     async def games_of(self, user_id: str) -> list[str]:
         members = await self._read(self.client.smembers(user_games_key(user_id)))
@@ -567,6 +631,66 @@ class RedisLeaderboard(Service):
     async def applied_offsets(self) -> dict[int, int]:
         offsets = await self._read(self.client.hgetall(self._applied_key))
         return {int(partition): int(offset) for partition, offset in offsets.items()}
+
+    # -- repairs after a Redis Cluster failover (leaderboard_app.failover) --------------
+
+    async def primaries(self) -> tuple[str, ...]:
+        """Each slot's primary now, as the cluster reports it ("" where none serves)."""
+        return primary_by_slot(await self._read(self.client.cluster_slots()))
+
+    async def failover_under_repair(self) -> tuple[str, list[list[int]]] | None:
+        """The repair under way: its generation and the slot ranges it covers, or None."""
+        found = await self._read(self.client.hmget(FAILOVER_KEY, "generation", "slots"))
+        if found[0] is None or found[1] is None:
+            return None
+        return found[0].decode("ascii"), orjson.loads(found[1])
+
+    async def begin_failover_repair(self, generation: str, ranges: list[list[int]]) -> None:
+        await self._read(self.client.hset(FAILOVER_KEY, mapping={"generation": generation,
+                                                                  "slots": orjson.dumps(ranges)}))
+
+    async def repaired_partitions(self, generation: str) -> set[int]:
+        return {int(p) for p in await self._read(self.client.smembers(repaired_key(generation)))}
+
+    async def mark_repaired(self, generation: str, partitions: set[int]) -> None:
+        async def queue(pipe: Any) -> None:
+            pipe.sadd(repaired_key(generation), *sorted(partitions))
+            pipe.expire(repaired_key(generation), REPAIR_MARK_TTL)
+
+        await self._retrying(queue)
+
+    async def season_members(self, game_id: str, season: str) -> AsyncIterator[tuple[str, bytes]]:
+        """Every (userId, member) of the season's index, a page at a time."""
+        members_key = season_keys(game_id, season)[1]
+        cursor = 0
+        while True:
+            cursor, page = await self._read(self.client.hscan(members_key, cursor, count=1000))
+            for user, member in page.items():
+                yield user.decode("utf-8"), member
+            if not cursor:
+                return
+
+    async def drop_members(self, game_id: str, season: str, members: Sequence[tuple[str, bytes]]) -> None:
+        """Take players the table no longer ranks in the season out of its index."""
+        scores, members_key = season_keys(game_id, season)
+
+        async def queue(pipe: Any) -> None:
+            for user_id, member in members:
+                pipe.zrem(scores, member)
+                pipe.hdel(members_key, user_id)
+
+        if members:
+            await self._retrying(queue)
+
+    async def forget_players(self, game_id: str, user_ids: Sequence[str]) -> None:
+        """Forget the profiles, and the game in the game lists, of players erased from the game."""
+        async def queue(pipe: Any) -> None:
+            for user_id in user_ids:
+                pipe.hdel(profiles_key(game_id), user_id)
+                pipe.srem(user_games_key(user_id), game_id)
+
+        if user_ids:
+            await self._retrying(queue)
 
     async def count_request(self, client_id: str, second: int, cost: int = 1) -> int:
         """Count ``cost`` requests of ``client_id`` in this second (shared by every worker); return the count."""

@@ -27,7 +27,7 @@ LONGEST_STALL_S = 0.5
 
 @pytest.fixture
 async def stores(services: None) -> AsyncIterator[tuple[RedisLeaderboard, CassandraArchive]]:
-    index = RedisLeaderboard(SETTINGS.redis_url, "archiver-test")
+    index = RedisLeaderboard(SETTINGS.redis, "archiver-test")
     archive = CassandraArchive(SETTINGS)
     await index.start()
     await archive.start()

@@ -8,10 +8,9 @@ import multiprocessing
 import random
 import signal
 import subprocess
-import threading
 import time
 import uuid
-from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from cassandra.cluster import Session
 from leaderboard_app.models import GameRules, PlayerDeletion, ScoreSubmission, player_key
 from leaderboard_app.settings import DEAD_LETTER_TOPIC, SCORE_UPDATES_TOPIC
 from leaderboard_app.tables import progress_key
+from tests.acked_load import OPERATORS, acked_count, check_totals, run_clients
 from tests.conftest import eventually
 from tests.integration.conftest import (
     SETTINGS,
@@ -284,59 +284,6 @@ def test_a_score_after_an_erasure_shows_though_the_erasing_worker_s_clock_ran_ah
 
 # -- crashes --------------------------------------------------------------------------
 
-OPERATORS = ("incr", "decr", "best", "set")
-
-
-def run_clients(workers: WorkerGroup, games: dict[str, str], users: list[str], seconds: float,
-                duplicate: bool) -> dict[tuple[str, str], list[tuple[str, int, int]]]:
-    """Send scores from four clients for ``seconds`` while workers are killed; return, per
-    player, what each submission's client was told ("acked" or "unknown") with its value.
-    Each player's submissions are sequential, so "set" has a well-defined last one."""
-    sequence: dict[tuple[str, str], list[tuple[str, int, int]]] = defaultdict(list)
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def client(share: list[str], seed: int) -> None:
-        rng = random.Random(seed)
-        clients = [client_for(url, "write") for url in workers.urls]
-        seq = 0
-        while time.monotonic() < deadline:
-            operator = rng.choice(OPERATORS)
-            game, user = games[operator], rng.choice(share)
-            value = rng.randint(1, 1000)
-            seq += 1
-            body = {"gameId": game, "userId": user, "score": value, "eventId": uuid.uuid4().hex}
-            outcome = "refused"
-            for _ in range(2 if duplicate else 1):
-                outcome = send(rng.choice(clients), body, outcome)
-            if outcome != "refused":
-                with lock:
-                    sequence[(game, user)].append((outcome, seq, value))
-        for c in clients:
-            c.close()
-
-    threads = [threading.Thread(target=client, args=(users[i::4], i)) for i in range(4)]
-    threads.append(threading.Thread(target=kill_and_restart, args=(workers, seconds)))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sequence
-
-
-def send(client: httpx.Client, body: dict, previous: str) -> str:
-    """Post one submission: "acked" on 202, "refused" if it surely never reached Kafka, else "unknown"."""
-    try:
-        response = client.post("/score", json=body)
-    except httpx.ConnectError:
-        return "acked" if previous == "acked" else ("unknown" if previous == "unknown" else "refused")
-    except httpx.HTTPError:
-        return "acked" if previous == "acked" else "unknown"
-    if response.status_code == 202:
-        return "acked"
-    return "acked" if previous == "acked" else "unknown"
-
-
 def kill_and_restart(workers: WorkerGroup, seconds: float) -> None:
     """SIGKILL each worker once at a random moment, restarting it at once."""
     rng = random.Random()
@@ -347,49 +294,14 @@ def kill_and_restart(workers: WorkerGroup, seconds: float) -> None:
         worker.start()
 
 
-def allowed_scores(operator: str, events: list[tuple[str, int, int]]) -> set[int] | tuple[int, int]:
-    """The scores a player may end with: every acked submission applied once, any unanswered at most once."""
-    acked = [value for kind, _, value in events if kind == "acked"]
-    unknown = [value for kind, _, value in events if kind == "unknown"]
-    if operator in ("incr", "decr"):
-        sign = 1 if operator == "incr" else -1
-        low, high = sign * sum(acked), sign * (sum(acked) + sum(unknown))
-        return (min(low, high), max(low, high))
-    if operator == "best":
-        floor = max(acked, default=None)
-        return {v for v in ([floor] if floor is not None else []) + unknown if floor is None or v >= floor}
-    last = max((seq for kind, seq, _ in events if kind == "acked"), default=0)
-    finals = {value for kind, seq, value in events if kind == "acked" and seq == last}
-    return finals | {value for kind, seq, value in events if kind == "unknown" and seq > last}
-
-
-def check_totals(workers: WorkerGroup, games: dict[str, str], sequence: dict, cassandra: Session) -> None:
+def stored_in(cassandra: Session) -> Callable[[str, str], list[int]]:
     query = (f"SELECT score FROM {SETTINGS.cassandra_keyspace}.season_scores"
              " WHERE game_id = %s AND season = 'all' AND user_id = %s")
-    operator_of = {game: operator for operator, game in games.items()}
-    with client_for(workers.urls[0]) as first, client_for(workers.urls[1]) as second:
-        for (game, user), events in sequence.items():
-            allowed = allowed_scores(operator_of[game], events)
+    return lambda game, user: [row.score for row in cassandra.execute(query, (game, user))]
 
-            def matches(score: int) -> bool:
-                if isinstance(allowed, tuple):
-                    return allowed[0] <= score <= allowed[1]
-                return score in allowed
 
-            def settled() -> None:
-                answers = [rank_of(client, game, user) for client in (first, second)]
-                if not any(kind == "acked" for kind, _, _ in events):
-                    if answers[0].status_code == 404:
-                        return
-                assert [a.status_code for a in answers] == [200, 200], (game, user, events)
-                scores = [a.json()["score"] for a in answers]
-                assert scores[0] == scores[1] and matches(scores[0]), (game, user, scores, allowed, events)
-                stored = [row.score for row in cassandra.execute(query, (game, user))]
-                assert stored == [scores[0]], (game, user, stored, scores)
-
-            eventually(settled, timeout=90, interval=0.5)
-            if isinstance(allowed, tuple) and allowed[0] == allowed[1]:
-                assert rank_of(first, game, user).json()["score"] == allowed[0]
+def writer(url: str) -> httpx.Client:
+    return client_for(url, "write")
 
 
 @pytest.mark.chaos
@@ -405,11 +317,11 @@ def test_sigkilled_workers_neither_lose_nor_double_count(
             eventually(lambda: _operator_is(api, name, operator), timeout=60, interval=0.5)
     users = [f"u{n}" for n in range(16)]
     try:
-        sequence = run_clients(workers, games, users, seconds=20.0, duplicate=duplicate)
+        sequence = run_clients(workers.urls, writer, games, users, seconds=20.0, duplicate=duplicate,
+                               disrupt=lambda seconds: kill_and_restart(workers, seconds))
         workers.wait_balanced()
-        acked = sum(kind == "acked" for events in sequence.values() for kind, _, _ in events)
-        assert acked > 100, "the clients hardly got anything through"
-        check_totals(workers, games, sequence, cassandra)
+        assert acked_count(sequence) > 100, "the clients hardly got anything through"
+        check_totals(workers.urls, writer, games, sequence, stored_in(cassandra))
     finally:
         for worker in workers.workers:
             if worker.process is None or worker.process.poll() is not None:

@@ -47,7 +47,7 @@ class CountingLoader:
 
 @pytest.fixture
 async def index(services: None) -> AsyncIterator[RedisLeaderboard]:
-    leaderboard = RedisLeaderboard(SETTINGS.redis_url, "rules-cache-test")
+    leaderboard = RedisLeaderboard(SETTINGS.redis, "rules-cache-test")
     await leaderboard.start()
     yield leaderboard
     await leaderboard.stop()
@@ -59,7 +59,7 @@ async def subscribed(index: RedisLeaderboard) -> AsyncIterator[tuple[GameRulesCa
     loader = CountingLoader(index)
     cache = GameRulesCache(loader)
     replies = WaitingReplies(new_worker_id())
-    subscriptions = subscriptions_for(SETTINGS.redis_url, cache.changed, replies, on_live=cache.set_live)
+    subscriptions = subscriptions_for(SETTINGS.redis, cache.changed, replies, on_live=cache.set_live)
     await subscriptions.start()
     await eventually_async(lambda: _true(cache.live))
     yield cache, loader, replies

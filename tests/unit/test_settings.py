@@ -69,3 +69,46 @@ def test_secrets_stay_out_of_repr():
     settings = Settings.from_env({"REDIS_URL": "redis://:hunter2@h:6379/0", "CASSANDRA_PASSWORD": "s3cret"})
     assert "hunter2" not in repr(settings)
     assert "s3cret" not in repr(settings)
+
+
+def test_one_copy_of_everything_by_default():
+    settings = Settings.from_env({})
+    assert (settings.topic_replication_factor, settings.min_insync_replicas) == (1, 1)
+    assert (settings.cassandra_write_consistency, settings.cassandra_read_consistency) == ("LOCAL_ONE", "LOCAL_ONE")
+    assert settings.redis.cluster is False
+
+
+def test_replicated_stores_ask_a_majority_by_default():
+    settings = Settings.from_env({"TOPIC_REPLICATION_FACTOR": "3", "CASSANDRA_REPLICATION_FACTOR": "3"})
+    assert (settings.topic_replication_factor, settings.min_insync_replicas) == (3, 2)
+    assert settings.topic_config == {"min.insync.replicas": "2"}
+    assert (settings.cassandra_write_consistency, settings.cassandra_read_consistency) == (
+        "LOCAL_QUORUM", "LOCAL_QUORUM")
+    chosen = Settings.from_env({"CASSANDRA_REPLICATION_FACTOR": "3", "CASSANDRA_READ_CONSISTENCY": "one"})
+    assert chosen.cassandra_read_consistency == "ONE"
+
+
+@pytest.mark.parametrize(("environ", "named"), [
+    ({"TOPIC_REPLICATION_FACTOR": "2", "LEADERBOARD_MIN_INSYNC_REPLICAS": "3"}, "LEADERBOARD_MIN_INSYNC_REPLICAS"),
+    ({"CASSANDRA_WRITE_CONSISTENCY": "MOST"}, "CASSANDRA_WRITE_CONSISTENCY"),
+    ({"REDIS_CLUSTER": "yes"}, "REDIS_CLUSTER"),
+])
+def test_unusable_replication_settings_are_refused_by_name(environ, named):
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(environ)
+
+
+def test_the_app_creates_its_topics_and_changelogs_replicated(tmp_path):
+    settings = Settings.from_env({"APP_DATADIR": str(tmp_path), "TOPIC_REPLICATION_FACTOR": "3"})
+    app = LeaderboardApp(settings)
+    assert app.conf.topic_replication_factor == 3
+    for topic in (app.score_updates_topic, app.dead_letter_topic, app.game_rule_updates_topic,
+                  app.player_scores.changelog_topic, app.game_rules.changelog_topic):
+        assert topic.config == {"min.insync.replicas": "2"}, topic
+
+
+def test_a_redis_cluster_is_named_by_seed_urls():
+    settings = Settings.from_env({"REDIS_CLUSTER": "true", "REDIS_URL": "redis://a:7001, redis://b:7002"})
+    assert settings.redis.cluster and settings.redis.seed_urls == ["redis://a:7001", "redis://b:7002"]
+    one = Settings.from_env({"REDIS_URL": "redis://a:6379/0"}).redis
+    assert one.seed_urls == ["redis://a:6379/0"]
