@@ -39,6 +39,25 @@ stop:
 clean: stop
 	rm -rf .state $(VENV)
 
+# `make cluster [CLUSTER_WORKERS=0]`: a production-shaped cluster on this machine, as local
+# processes on loopback (infra/cluster.sh): 3 Kafka nodes (brokers 9192/9292/9392), 3 Cassandra
+# nodes (127.0.0.1-3:9042), a 6-node Redis Cluster (7001-7006) and two workers (web ports 6091,
+# 6092; CLUSTER_WORKERS=0: none) configured by .state/cluster/worker.env. Refuses to start
+# while the single-node stack (`make services`) holds its ports. `make cluster-stop` stops
+# what it started.
+.PHONY: cluster cluster-stop cluster-test
+cluster: install
+	bash infra/cluster.sh start
+
+cluster-stop:
+	bash infra/cluster.sh stop
+
+# `make cluster-test`: the cluster's failure tests (tests/cluster): a Kafka broker, a Cassandra
+# node, a Redis master and a worker SIGKILLed under load. Starts the cluster first; leaves it
+# running (`make cluster-stop`).
+cluster-test: cluster
+	$(PY) -m pytest tests/cluster
+
 # `make bench [PROFILE=full] [BENCH_ARGS='--base-url URL ...']`: the service and the limits it
 # sits on, measured in one run (bench/README.md). Starts its own workers (ports 6081, 6082):
 # run it under the stack lock on a shared machine.

@@ -40,6 +40,23 @@ running_pid() {
     printf '%s' "$pid"
 }
 
+# running_pid_of SERVICE PATTERN: like running_pid, but only while the process's command line
+# still holds PATTERN (e.g. its main class); a pid file naming anything else is forgotten.
+# (spawn_detached's wrapper, in the instant before it execs, carries the command in its
+# arguments too.)
+running_pid_of() {
+    local pid
+    pid="$(running_pid "$1")" || return 1
+    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"; then
+        rm -f "$(pid_file "$1")"
+        return 1
+    fi
+    printf '%s' "$pid"
+}
+
+# rss_kb PID: the process's resident memory in KiB (VmRSS), 0 if it is gone.
+rss_kb() { awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
 # wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND every half second until it
 # succeeds; fail with the description when the deadline passes.
 wait_until() {
@@ -55,7 +72,8 @@ wait_until() {
     done
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open PORT [HOST]: something accepts connections on HOST (default 127.0.0.1) PORT.
+port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
 # stop_pid SERVICE [GRACE_SECONDS]: SIGTERM the recorded PID, SIGKILL it after the
 # grace period, then forget it. Never looks processes up by name.
@@ -149,3 +167,47 @@ wait_ready() {
 
 # elapsed START: seconds since START (an $EPOCHREALTIME value), one decimal.
 elapsed() { LC_ALL=C awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+# render_template TEMPLATE OUTPUT [KEY=VALUE...]: write TEMPLATE to OUTPUT with every @KEY@
+# replaced by VALUE (any characters but a newline). Fails, leaving OUTPUT as it was, if a
+# placeholder is left unfilled; OUTPUT is replaced whole, never seen half-written.
+render_template() {
+    local template="$1" out="$2" pair value script=(-e '')
+    shift 2
+    for pair in "$@"; do
+        value="$(printf '%s' "${pair#*=}" | sed 's/[\\|&]/\\&/g')"
+        script+=(-e "s|@${pair%%=*}@|$value|g")
+    done
+    sed "${script[@]}" "$template" >"$out.new" || { rm -f "$out.new"; return 1; }
+    if grep -n '@[A-Z][A-Z_]*@' "$out.new" >&2; then
+        rm -f "$out.new"
+        log "$template: placeholders above left unfilled"
+        return 1
+    fi
+    mv "$out.new" "$out"
+}
+
+# Byte offsets of log files when a service was launched (mark_logs FILE...), so that a
+# failure shows that run's lines only (show_new_log_lines LINES FILE...).
+declare -gA LOG_START=()
+
+mark_logs() {
+    local f
+    for f in "$@"; do
+        LOG_START[$f]="$(stat -c %s "$f" 2>/dev/null || echo 0)"
+    done
+}
+
+show_new_log_lines() {
+    local count="$1" f lines from
+    shift
+    for f in "$@"; do
+        from="${LOG_START[$f]:-0}"
+        # A file now shorter than when we launched was rolled over meanwhile: show its tail.
+        [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" -ge "$from" ] || from=0
+        lines="$(tail -c +$((from + 1)) "$f" 2>/dev/null | tail -n "$count")"
+        [ -n "$lines" ] || continue
+        log "last lines of $f:"
+        printf '%s\n' "$lines" >&2
+    done
+}

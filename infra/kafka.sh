@@ -3,7 +3,10 @@
 # Maven fetches into $STATE_DIR/lib/kafka. Usage: kafka.sh {start|stop|status}
 # status exits 0 only when a Kafka (ours or not) answers a real request on the port.
 set -euo pipefail
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=lib-kafka.sh
+source "$INFRA_DIR/lib-kafka.sh"
 
 PORT=9092
 CONTROLLER_PORT=9093
@@ -11,48 +14,19 @@ CONTROLLER_PORT=9093
 SECURED_PORT=9094
 START_TIMEOUT=120
 DIR="$(service_dir kafka)"
-LIB="$STATE_DIR/lib/kafka"
-CONF="$INFRA_DIR/kafka"
 
-# Run a Kafka command-line class with quiet (stderr, WARN) logging.
-kafka_tool() {
-    java -Dlog4j2.configurationFile="$CONF/tools-log4j2.xml" -cp "$LIB/*" "$@"
-}
-
-# Ready = the admin API lists topics, which needs the broker up and unfenced, not just
-# a listening socket. Bounded so a port that never answers cannot hang us.
+# Ready = the admin API lists topics (lib-kafka.sh), and the SASL_SSL listener is open.
 kafka_ready() {
     port_open "$PORT" || return 1
     port_open "$SECURED_PORT" || return 1
-    timeout 30 java -Dlog4j2.configurationFile="$CONF/tools-log4j2.xml" -cp "$LIB/*" \
-        org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
-        --command-config "$CONF/admin.properties" --list >/dev/null 2>&1
+    kafka_lists_topics "127.0.0.1:$PORT"
 }
 
-# Byte offsets of the logs when we launched, so a failure shows this run's lines only.
-declare -A LOG_START=()
-
-show_logs() {
-    local f lines
-    for f in "$DIR/logs/stdout.log" "$DIR/logs/server.log"; do
-        lines="$(tail -c +$((${LOG_START[$f]:-0} + 1)) "$f" 2>/dev/null | tail -n 30)"
-        [ -n "$lines" ] || continue
-        log "last lines of $f:"
-        printf '%s\n' "$lines" >&2
-    done
-}
-
-# Formatting writes the cluster id and the single-voter quorum into the data dir. It
-# happens exactly once: a formatted dir (meta.properties) is never touched again.
+# Formatting writes the cluster id and the single-voter quorum into the data dir, once.
 format_once() {
-    if [ -f "$DIR/data/meta.properties" ]; then
-        return 0
-    fi
+    [ -f "$DIR/data/meta.properties" ] && return 0
     [ -s "$DIR/cluster-id" ] || kafka_tool kafka.tools.StorageTool random-uuid >"$DIR/cluster-id"
-    log "kafka: formatting storage in $DIR/data (cluster id $(cat "$DIR/cluster-id"))"
-    kafka_tool kafka.tools.StorageTool format --standalone \
-        --cluster-id "$(cat "$DIR/cluster-id")" --config "$DIR/server.properties" \
-        >>"$DIR/logs/format.log" 2>&1 || { tail -n 20 "$DIR/logs/format.log" >&2; die "kafka: storage format failed"; }
+    kafka_format_once kafka "$DIR" "$(cat "$DIR/cluster-id")" --standalone
 }
 
 # A random secret for this checkout's broker only (hex: safe inside sed and the JAAS line).
@@ -80,29 +54,18 @@ make_secrets_once() {
 launch() {
     mkdir -p "$DIR/data" "$DIR/logs"
     make_secrets_once
-    (umask 077 && sed -e "s|@DATA_DIR@|$DIR/data|" -e "s|@SECRETS_DIR@|$DIR/secrets|" \
-        -e "s|@SASL_PASSWORD@|$(cat "$DIR/secrets/sasl-password")|" \
-        -e "s|@KEYSTORE_PASSWORD@|$(cat "$DIR/secrets/keystore-password")|" \
-        "$CONF/server.properties" >"$DIR/server.properties.new" && mv "$DIR/server.properties.new" "$DIR/server.properties")
+    kafka_render_config "$KAFKA_CONF/server.properties" "$DIR" \
+        "DATA_DIR=$DIR/data" "SECRETS_DIR=$DIR/secrets" \
+        "SASL_PASSWORD=$(cat "$DIR/secrets/sasl-password")" \
+        "KEYSTORE_PASSWORD=$(cat "$DIR/secrets/keystore-password")"
     format_once
-    local f
-    for f in "$DIR/logs/stdout.log" "$DIR/logs/server.log"; do
-        LOG_START[$f]="$(stat -c %s "$f" 2>/dev/null || echo 0)"
-    done
-    # KAFKA_HEAP_OPTS is left unquoted on purpose: it holds several JVM flags.
-    # shellcheck disable=SC2086
-    spawn_detached kafka "$DIR/logs/stdout.log" \
-        java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} \
-        -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-        -Djava.awt.headless=true \
-        -Dkafka.logs.dir="$DIR/logs" -Dlog4j2.configurationFile="$CONF/log4j2.xml" \
-        -cp "$LIB/*" kafka.Kafka "$DIR/server.properties"
-    log "kafka: started pid $(recorded_pid kafka), waiting for it to answer"
+    # KAFKA_HEAP_OPTS holds several JVM flags.
+    kafka_launch kafka "$DIR" "${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
 }
 
 start() {
     local t0="$EPOCHREALTIME" pid
-    fetch_jars kafka "$CONF/pom.xml"
+    kafka_fetch_jars
     if pid="$(running_pid kafka)"; then
         if kafka_ready; then
             log "kafka: already running (pid $pid), nothing to do"
@@ -116,7 +79,7 @@ start() {
     else
         launch
     fi
-    wait_ready kafka "$START_TIMEOUT" kafka_ready || { show_logs; die "kafka: failed to start"; }
+    wait_ready kafka "$START_TIMEOUT" kafka_ready || { kafka_show_logs "$DIR"; die "kafka: failed to start"; }
     log "kafka: ready on 127.0.0.1:$PORT (pid $(running_pid kafka)), start took $(elapsed "$t0")s"
 }
 
@@ -129,7 +92,7 @@ stop() {
 
 status() {
     local pid
-    fetch_jars kafka "$CONF/pom.xml"
+    kafka_fetch_jars
     if pid="$(running_pid kafka)"; then
         kafka_ready || { echo "kafka: pid $pid alive but not answering on 127.0.0.1:$PORT (starting?)"; return 1; }
         echo "kafka: running (pid $pid) on 127.0.0.1:$PORT"

@@ -3,31 +3,20 @@
 # $STATE_DIR/redis. Usage: redis.sh {start|stop|status}
 # status exits 0 only when a Redis (ours or not) answers PING on the port.
 set -euo pipefail
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=lib-redis.sh
+source "$INFRA_DIR/lib-redis.sh"
 
 PORT=6379
 START_TIMEOUT=30
 DIR="$(service_dir redis)"
 
-# Bounded: redis-cli waits forever on a port that accepts but never replies.
-redis_ready() {
-    [ "$(timeout 5 redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = PONG ]
-}
-
-ensure_installed() {
-    command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
-    [ "$(id -u)" -eq 0 ] || die "redis-server is not installed and installing it needs root: run 'sudo apt-get install -y redis-server'"
-    log "redis: installing Debian's redis-server"
-    export DEBIAN_FRONTEND=noninteractive
-    # Refresh the package lists only if the install fails with the current ones.
-    apt-get install -y redis-server >&2 \
-        || { apt-get update >&2 && apt-get install -y redis-server >&2; } \
-        || die "redis: apt-get could not install redis-server"
-}
+redis_ready() { redis_ping "$PORT"; }
 
 start() {
     local t0="$EPOCHREALTIME" pid
-    ensure_installed
+    redis_ensure_installed
     if pid="$(running_pid redis)"; then
         if redis_ready; then
             log "redis: already running (pid $pid), nothing to do"
@@ -40,15 +29,10 @@ start() {
         log "redis: reusing the Redis already answering on 127.0.0.1:$PORT (not started by this script; stop will leave it alone)"
         return 0
     else
-        mkdir -p "$DIR"
-        # Not daemonized by redis itself, so the recorded PID is redis-server's own.
-        spawn_detached redis "$DIR/stdout.log" \
-            redis-server --bind 127.0.0.1 --port "$PORT" --dir "$DIR" \
-            --logfile "$DIR/redis.log" --daemonize no --save "" --appendonly no
-        log "redis: started pid $(recorded_pid redis), waiting for PONG"
+        redis_launch redis "$DIR" "$PORT"
     fi
     wait_ready redis "$START_TIMEOUT" redis_ready || {
-        tail -n 30 "$DIR/stdout.log" "$DIR/redis.log" >&2 2>/dev/null || true
+        redis_show_logs "$DIR"
         die "redis: failed to start"
     }
     log "redis: ready on 127.0.0.1:$PORT (pid $(running_pid redis)), start took $(elapsed "$t0")s"

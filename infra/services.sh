@@ -3,6 +3,7 @@
 # Services: cassandra kafka redis (default: all). With a Docker engine they run from the
 # repo's compose file; otherwise as local processes through infra/<service>.sh.
 set -euo pipefail
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ALL=(cassandra kafka redis)   # start order: slowest first, so it overlaps the others

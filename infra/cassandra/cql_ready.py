@@ -43,8 +43,11 @@ def request(sock, stream, opcode, body):
     return op, body
 
 
-def first_text_cell(body):
-    """Decode the first cell of a Rows result whose columns are all text."""
+def rows(body):
+    """The cells (bytes, or None for null) of each row of a Rows result.
+
+    Columns of simple types only (text, inet, uuid, ...: no type data after the type id).
+    """
     pos = 4  # skip the result kind
     flags, ncols = struct.unpack(">ii", body[pos:pos + 8])
     pos += 8
@@ -65,13 +68,54 @@ def first_text_cell(body):
         if not flags & 0x0001:
             skip_string(); skip_string()
         skip_string()      # column name
-        pos += 2           # type id (varchar has no extra type data)
+        (type_id,) = struct.unpack(">H", body[pos:pos + 2])
+        if type_id == 0x0000 or type_id >= 0x0020:
+            raise ValueError("column type 0x%04x is not a simple type" % type_id)
+        pos += 2
     (nrows,) = struct.unpack(">i", body[pos:pos + 4])
     pos += 4
-    if nrows < 1:
+    result = []
+    for _ in range(nrows):
+        row = []
+        for _ in range(ncols):
+            (n,) = struct.unpack(">i", body[pos:pos + 4])
+            pos += 4
+            row.append(body[pos:pos + n] if n >= 0 else None)
+            pos += max(n, 0)
+        result.append(row)
+    return result
+
+
+def first_text_cell(body):
+    """Decode the first cell of a Rows result whose columns are all text."""
+    found = rows(body)
+    if not found:
         raise ValueError("system.local returned no rows")
-    (n,) = struct.unpack(">i", body[pos:pos + 4])
-    return body[pos + 4:pos + 4 + n].decode()
+    return found[0][0].decode()
+
+
+def connect(host, port, timeout):
+    """A socket to HOST:PORT on which STARTUP got READY."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        startup = struct.pack(">H", 1) + string("CQL_VERSION") + string("3.0.0")
+        op, _ = request(sock, 1, OP_STARTUP, startup)
+        if op != OP_READY:
+            raise RuntimeError("STARTUP answered with opcode 0x%02x, expected READY" % op)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def query(sock, stream, cql):
+    """Run CQL at consistency ONE and return the result's rows (see ``rows``)."""
+    qb = cql.encode()
+    body = struct.pack(">i", len(qb)) + qb + struct.pack(">HB", CONSISTENCY_ONE, 0)
+    op, result = request(sock, stream, OP_QUERY, body)
+    if op != OP_RESULT or struct.unpack(">i", result[:4])[0] != RESULT_ROWS:
+        raise RuntimeError("QUERY answered with opcode 0x%02x, expected a Rows RESULT" % op)
+    return result
 
 
 def main():
@@ -79,17 +123,8 @@ def main():
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 9042
     timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            startup = struct.pack(">H", 1) + string("CQL_VERSION") + string("3.0.0")
-            op, _ = request(sock, 1, OP_STARTUP, startup)
-            if op != OP_READY:
-                raise RuntimeError("STARTUP answered with opcode 0x%02x, expected READY" % op)
-            query = "SELECT release_version FROM system.local"
-            qb = query.encode()
-            body = struct.pack(">i", len(qb)) + qb + struct.pack(">HB", CONSISTENCY_ONE, 0)
-            op, result = request(sock, 2, OP_QUERY, body)
-            if op != OP_RESULT or struct.unpack(">i", result[:4])[0] != RESULT_ROWS:
-                raise RuntimeError("QUERY answered with opcode 0x%02x, expected a Rows RESULT" % op)
+        with connect(host, port, timeout) as sock:
+            result = query(sock, 2, "SELECT release_version FROM system.local")
             print("Cassandra %s serving CQL on %s:%d" % (first_text_cell(result), host, port))
             return 0
     except (OSError, ConnectionError, RuntimeError, ValueError, struct.error) as exc:
