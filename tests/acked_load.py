@@ -30,12 +30,14 @@ Sequence_ = dict[tuple[str, str], list[tuple[str, int, int]]]
 
 def run_clients(urls: Sequence[str], connect: Callable[[str], httpx.Client], games: dict[str, str],
                 users: list[str], seconds: float, duplicate: bool = False,
-                disrupt: Callable[[float], None] | None = None, answers: Counter[str] | None = None) -> Sequence_:
+                disrupt: Callable[[float], None] | None = None, answers: Counter[str] | None = None,
+                timeline: list[tuple[float, str]] | None = None) -> Sequence_:
     """Send scores from four clients for ``seconds`` while ``disrupt(seconds)`` runs beside them.
 
     Each player's submissions are sequential, so "set" has a well-defined last one.
     ``duplicate``: every submission is sent twice (same eventId), as a client retrying.
-    ``answers`` counts what the clients got: each HTTP status, or the exception's name.
+    ``answers`` counts what the clients got: each HTTP status, or the exception's name;
+    ``timeline`` gets each of them with when it came (``time.monotonic()``).
     """
     answers = Counter() if answers is None else answers
     sequence: Sequence_ = defaultdict(list)
@@ -58,6 +60,8 @@ def run_clients(urls: Sequence[str], connect: Callable[[str], httpx.Client], gam
                     outcome, answer = send(rng.choice(clients), body, outcome)
                     with lock:
                         answers[answer] += 1
+                        if timeline is not None:
+                            timeline.append((time.monotonic(), answer))
                 if outcome != "refused":
                     with lock:
                         sequence[(game, user)].append((outcome, seq, value))
