@@ -201,27 +201,39 @@ kafka_cluster_ready() {
     done
 }
 
-# start_kafka NODE...: launch those not running (all at once, formatted first: the controller
-# quorum needs a majority), then wait for each to be ready.
-start_kafka() {
-    local node pid t0="$EPOCHREALTIME" waiting=() launching=()
+# sort_nodes READY NODE...: sort nodes into TO_LAUNCH (none of ours runs) and TO_WAIT (launched
+# now, or ours and alive but not READY yet); ours that are READY are left alone.
+sort_nodes() {
+    local ready="$1" node pid
+    shift
+    TO_LAUNCH=()
+    TO_WAIT=()
     for node in "$@"; do
         if pid="$(node_pid "$node")"; then
-            if kafka_node_ready "$node"; then
-                log "$node: already running (pid $pid), nothing to do"
+            if "$ready" "$node"; then
+                log "$node: already running (pid $pid) and ready, nothing to do"
                 continue
             fi
             log "$node: our pid $pid is alive but not ready yet, waiting"
         else
-            kafka_node_prepare "$node"
-            launching+=("$node")
+            TO_LAUNCH+=("$node")
         fi
-        waiting+=("$node")
+        TO_WAIT+=("$node")
     done
-    for node in "${launching[@]}"; do
+}
+
+# start_kafka NODE...: launch those not running (all at once, formatted first: the controller
+# quorum needs a majority), then wait for each to be ready.
+start_kafka() {
+    local node t0="$EPOCHREALTIME"
+    sort_nodes kafka_node_ready "$@"
+    for node in "${TO_LAUNCH[@]}"; do
+        kafka_node_prepare "$node"
+    done
+    for node in "${TO_LAUNCH[@]}"; do
         kafka_launch "$(node_key "$node")" "$(node_dir "$node")" "$KAFKA_HEAP"
     done
-    for node in "${waiting[@]}"; do
+    for node in "${TO_WAIT[@]}"; do
         wait_ready "$(node_key "$node")" "$KAFKA_TIMEOUT" kafka_node_ready "$node" || {
             kafka_show_logs "$(node_dir "$node")"
             die "$node: failed to start"
@@ -376,20 +388,12 @@ redis_create_once() {
 }
 
 start_redis() {
-    local node pid t0="$EPOCHREALTIME" waiting=()
-    for node in "$@"; do
-        if pid="$(node_pid "$node")"; then
-            if redis_node_ready "$node"; then
-                log "$node: already running (pid $pid), nothing to do"
-                continue
-            fi
-            log "$node: our pid $pid is alive but not answering yet, waiting"
-        else
-            redis_node_launch "$node"
-        fi
-        waiting+=("$node")
+    local node t0="$EPOCHREALTIME"
+    sort_nodes redis_node_ready "$@"
+    for node in "${TO_LAUNCH[@]}"; do
+        redis_node_launch "$node"
     done
-    for node in "${waiting[@]}"; do
+    for node in "${TO_WAIT[@]}"; do
         wait_ready "$(node_key "$node")" "$REDIS_TIMEOUT" redis_node_ready "$node" || {
             redis_show_logs "$(node_dir "$node")"
             die "$node: failed to start"
@@ -446,22 +450,14 @@ worker_launch() {
 }
 
 start_workers() {
-    local node pid t0="$EPOCHREALTIME" waiting=()
+    local node t0="$EPOCHREALTIME"
     [ -x "$PYTHON" ] || die "workers: $PYTHON not found: run 'make install' (or CLUSTER_WORKERS=0 for the stores only)"
     write_worker_env  # always: this script owns its content
-    for node in "$@"; do
-        if pid="$(node_pid "$node")"; then
-            if worker_ready "$node"; then
-                log "$node: already running (pid $pid) and ready, nothing to do"
-                continue
-            fi
-            log "$node: our pid $pid is alive but not ready yet, waiting"
-        else
-            worker_launch "$node"
-        fi
-        waiting+=("$node")
+    sort_nodes worker_ready "$@"
+    for node in "${TO_LAUNCH[@]}"; do
+        worker_launch "$node"
     done
-    for node in "${waiting[@]}"; do
+    for node in "${TO_WAIT[@]}"; do
         wait_ready "$(node_key "$node")" "$WORKER_TIMEOUT" worker_ready "$node" || {
             show_new_log_lines 40 "$(node_dir "$node")/worker.log"
             die "$node: GET http://127.0.0.1:$(worker_port "$node")/ready did not answer 200"

@@ -25,7 +25,7 @@ import orjson
 from redis.crc import key_slot
 
 from leaderboard_app.models import GameRules, PlayerState, player_key
-from leaderboard_app.rebuild import partition_of, player_writes
+from leaderboard_app.rebuild import partition_of, rewrite_players
 from leaderboard_app.sinks.redis import RULES_KEY, game_prefix
 from leaderboard_app.tables import is_player_key
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between reads of the cluster's slot map.
 CHECK_INTERVAL = 0.5
-#: Players rewritten, or index entries checked, per hold of the index lock.
+#: Index entries checked per hold of the index lock.
 CHUNK = 500
 
 
@@ -141,18 +141,11 @@ async def repair_games(app: LeaderboardApp, partitions: set[int], slots: frozens
         if game_slot(game_id) in slots:
             keys.append(key)
             games.add(game_id)
-    for start in range(0, len(keys), CHUNK):
-        async with app.index_lock:  # the agent writes no newer state between our read and our write
-            writes = []
-            for key in keys[start:start + CHUNK]:
-                raw = table.get(key)
-                if raw:
-                    writes.extend(player_writes(app, key, PlayerState.from_bytes(raw), rules))
-            await app.redis_leaderboard.apply(writes)
+    rewritten = await rewrite_players(app, keys, rules)
     games |= {game for game in await app.redis_leaderboard.games(0, 10**9) if game_slot(game) in slots}
     for game_id in sorted(games):
         await _drop_unranked(app, game_id, partitions)
-    return len(keys)
+    return rewritten
 
 
 async def _drop_unranked(app: LeaderboardApp, game_id: str, partitions: set[int]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -54,29 +54,10 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
     table = app.player_scores
     keys = [key for key in list(table.keys())
             if is_player_key(key) and partition_of(key, app.conf.topic_partitions) in partitions]
-    rebuilt = 0
     app.metrics.rebuild_started(len(keys))
     completed = False
     try:
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start:start + CHUNK]
-            # The lock keeps the agent from writing a newer state in between our
-            # read of a player and our write of it.
-            async with app.index_lock:
-                writes = []
-                for key in chunk:
-                    raw = table.get(key)
-                    try:
-                        state = PlayerState.from_bytes(raw) if raw else None
-                    except (ValueError, KeyError, TypeError) as exc:
-                        # One unreadable entry must not keep the whole index unbuilt.
-                        logger.warning("skipping unreadable player_scores entry %r: %r", key[:200], exc)
-                        continue
-                    if state is not None:
-                        writes.extend(player_writes(app, key, state, rules))
-                        rebuilt += 1
-                await app.redis_leaderboard.apply(writes)
-            app.metrics.rebuild_advanced(len(chunk))
+        rebuilt = await rewrite_players(app, keys, rules, advanced=app.metrics.rebuild_advanced)
         async with app.index_lock:
             # The index now holds what the table holds: its lag is the table's, not
             # the whole partition (the offsets applied were lost with the rest).
@@ -87,6 +68,33 @@ async def rebuild_partitions(app: LeaderboardApp, partitions: set[int]) -> int:
     finally:
         app.metrics.rebuild_finished(completed)
     return rebuilt
+
+
+async def rewrite_players(app: LeaderboardApp, keys: Sequence[bytes], rules: dict[str, GameRules],
+                          advanced: Callable[[int], None] = lambda count: None) -> int:
+    """Write the players of ``keys`` from the table into Redis, a chunk at a time; return how many had a state."""
+    table = app.player_scores
+    rewritten = 0
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start:start + CHUNK]
+        # The lock keeps the agent from writing a newer state in between our
+        # read of a player and our write of it.
+        async with app.index_lock:
+            writes = []
+            for key in chunk:
+                raw = table.get(key)
+                try:
+                    state = PlayerState.from_bytes(raw) if raw else None
+                except (ValueError, KeyError, TypeError) as exc:
+                    # One unreadable entry must not keep the whole index unbuilt.
+                    logger.warning("skipping unreadable player_scores entry %r: %r", key[:200], exc)
+                    continue
+                if state is not None:
+                    writes.extend(player_writes(app, key, state, rules))
+                    rewritten += 1
+            await app.redis_leaderboard.apply(writes)
+        advanced(len(chunk))
+    return rewritten
 
 
 def player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,

@@ -11,13 +11,11 @@ import ipaddress
 import struct
 import sys
 
-from cql_ready import connect, query, rows
+from cql_ready import address, connect, query, rows
 
 
 def main():
-    host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
-    port = int(sys.argv[2]) if len(sys.argv) > 2 else 9042
-    timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+    host, port, timeout = address(sys.argv)
     try:
         with connect(host, port, timeout) as sock:
             result = query(sock, 2, "SELECT peer FROM system.peers")

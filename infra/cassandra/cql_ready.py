@@ -118,10 +118,16 @@ def query(sock, stream, cql):
     return result
 
 
+def address(argv):
+    """HOST PORT TIMEOUT_SECONDS from the command line (defaults 127.0.0.1, 9042, 5)."""
+    host = argv[1] if len(argv) > 1 else "127.0.0.1"
+    port = int(argv[2]) if len(argv) > 2 else 9042
+    timeout = float(argv[3]) if len(argv) > 3 else 5.0
+    return host, port, timeout
+
+
 def main():
-    host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
-    port = int(sys.argv[2]) if len(sys.argv) > 2 else 9042
-    timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+    host, port, timeout = address(sys.argv)
     try:
         with connect(host, port, timeout) as sock:
             result = query(sock, 2, "SELECT release_version FROM system.local")

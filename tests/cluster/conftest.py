@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cassandra.cluster import Cluster, Session
-from cassandra.policies import ExponentialReconnectionPolicy
+from cassandra.cluster import Session
 
 from leaderboard_app.settings import Settings
+from tests.conftest import cassandra_session
 
 REPO = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("LEADERBOARD_STATE_DIR", REPO / ".state"))
@@ -64,11 +64,7 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def cassandra(settings: Settings) -> Iterator[Session]:
-    ring = Cluster(list(settings.cassandra_contact_points), port=settings.cassandra_port, protocol_version=5,
-                   reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0))
-    session = ring.connect()
-    yield session
-    ring.shutdown()
+    yield from cassandra_session(settings)
 
 
 @pytest.fixture

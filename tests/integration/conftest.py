@@ -25,12 +25,11 @@ import httpx
 import pytest
 import redis
 from aiokafka.partitioner import murmur2
-from cassandra.cluster import Cluster, Session
-from cassandra.policies import ExponentialReconnectionPolicy
+from cassandra.cluster import Session
 
 from leaderboard_app.models import player_key
 from leaderboard_app.settings import Settings
-from tests.conftest import eventually
+from tests.conftest import cassandra_session, eventually
 
 SETTINGS = Settings.from_env()
 #: Headers of a raw JSON body (httpx's ``json=`` sets them itself).
@@ -204,12 +203,7 @@ def redis_client(services: None) -> Iterator[redis.Redis]:
 
 @pytest.fixture(scope="session")
 def cassandra(services: None) -> Iterator[Session]:
-    # Short reconnection backoff: a test stops and restarts Cassandra.
-    cluster = Cluster(list(SETTINGS.cassandra_contact_points), port=SETTINGS.cassandra_port, protocol_version=5,
-                      reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0))
-    session = cluster.connect()
-    yield session
-    cluster.shutdown()
+    yield from cassandra_session(SETTINGS)
 
 
 def partition_of(game_id: str, user_id: str) -> int:
