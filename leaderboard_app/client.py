@@ -39,7 +39,8 @@ from urllib.parse import quote
 
 import httpx
 
-from leaderboard_app.models import GameRules, RankedPlayer, SubmissionFields
+from leaderboard_app.models import MAX_ABS_SCORE, GameRules, RankedPlayer, SubmissionFields
+from leaderboard_app.tiers import Tier, parse_tiers
 
 __all__ = [
     "ApiError",
@@ -67,6 +68,8 @@ __all__ = [
     "SubmissionFields",
     "SubmitResult",
     "SyncLeaderboardClient",
+    "Tier",
+    "TierGap",
     "TransportError",
     "Unauthorized",
     "UnexpectedResponse",
@@ -247,8 +250,16 @@ class NextPlayer:
 
 
 @dataclass(frozen=True, slots=True)
+class TierGap:
+    """The tier above a player's, and the points they lack to enter it."""
+
+    name: str
+    gap: int
+
+
+@dataclass(frozen=True, slots=True)
 class Standing:
-    """One player's rank with the figures around it."""
+    """One player's rank with the figures around it (within ``slice`` when one was asked for)."""
 
     player: RankedPlayer
     season: str
@@ -256,6 +267,12 @@ class Standing:
     percentile: float
     next: NextPlayer | None
     lag: int | None
+    #: In games with tiers: the tier above the player's (None in the best tier).
+    next_tier: TierGap | None = None
+    #: With a slice: the slice ("country:FR"), and the player's rank and the players on the global board.
+    slice: str | None = None
+    global_rank: int | None = None
+    global_total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +347,8 @@ def _lag(response: httpx.Response) -> int | None:
 
 def _ranked(entry: Mapping[str, Any]) -> RankedPlayer:
     return RankedPlayer(user_id=entry["userId"], score=entry["score"], rank=entry["rank"],
-                        display_name=entry.get("displayName"), metadata=entry.get("metadata"))
+                        display_name=entry.get("displayName"), metadata=entry.get("metadata"),
+                        tier=entry.get("tier"))
 
 
 def _ranking(response: httpx.Response) -> Ranking:
@@ -339,9 +357,10 @@ def _ranking(response: httpx.Response) -> Ranking:
 
 
 def _game(body: Mapping[str, Any], pending: bool = False) -> Game:
-    return Game(game_id=body["gameId"],
-                rules=GameRules(order=body["order"], operator=body["operator"], reset=body["reset"]),
-                season=body.get("season"), players=body.get("players"), pending=pending)
+    rules = GameRules(order=body["order"], operator=body["operator"], reset=body["reset"],
+                      tiers=parse_tiers(body.get("tiers", []), MAX_ABS_SCORE), tags=tuple(body.get("tags", ())))
+    return Game(game_id=body["gameId"], rules=rules, season=body.get("season"), players=body.get("players"),
+                pending=pending)
 
 
 def _timestamp(value: datetime | str) -> str:
@@ -357,7 +376,7 @@ def _submission(fields: SubmissionFields) -> dict[str, Any]:
     body: dict[str, Any] = {"gameId": fields.game_id, "userId": fields.user_id, "score": fields.score}
     optional = (("displayName", fields.display_name), ("metadata", fields.metadata),
                 ("achievedAt", None if fields.achieved_at is None else _timestamp(fields.achieved_at)),
-                ("eventId", fields.event_id))
+                ("eventId", fields.event_id), ("tags", fields.tags))
     body.update((name, value) for name, value in optional if value is not None)
     return body
 
@@ -401,32 +420,38 @@ def _games(limit: int | None, offset: int | None) -> _Call[list[Game]]:
                  params=_params(limit=limit, offset=offset))
 
 
-def _top(game_id: str, k: int | None, offset: int | None, season: str | None) -> _Call[Ranking]:
-    return _Call("GET", "/topk", _ranking, params=_params(gameId=game_id, k=k, offset=offset, season=season))
+def _top(game_id: str, k: int | None, offset: int | None, season: str | None, slice: str | None,
+         tier: str | None) -> _Call[Ranking]:
+    return _Call("GET", "/topk", _ranking, params=_params(gameId=game_id, k=k, offset=offset, season=season,
+                                                          slice=slice, tier=tier))
 
 
-def _around(game_id: str, user_id: str, n: int | None, season: str | None) -> _Call[Ranking]:
-    return _Call("GET", f"/around/{_segment(user_id)}", _ranking, params=_params(gameId=game_id, n=n, season=season))
+def _around(game_id: str, user_id: str, n: int | None, season: str | None, slice: str | None) -> _Call[Ranking]:
+    return _Call("GET", f"/around/{_segment(user_id)}", _ranking,
+                 params=_params(gameId=game_id, n=n, season=season, slice=slice))
 
 
-def _ranks(game_id: str, user_ids: Iterable[str], season: str | None) -> _Call[Ranking]:
+def _ranks(game_id: str, user_ids: Iterable[str], season: str | None, slice: str | None) -> _Call[Ranking]:
     # One userId parameter per player: ids may hold the commas a userIds list would split them at.
-    params = _params(gameId=game_id, season=season) + [("userId", user_id) for user_id in user_ids]
+    params = _params(gameId=game_id, season=season, slice=slice) + [("userId", user_id) for user_id in user_ids]
     return _Call("GET", "/ranks", _ranking, params=params)
 
 
-def _rank(game_id: str, user_id: str, season: str | None) -> _Call[Standing]:
+def _rank(game_id: str, user_id: str, season: str | None, slice: str | None) -> _Call[Standing]:
     def parse(response: httpx.Response) -> Standing:
         body = response.json()
-        above = body["next"]
+        above, next_tier = body["next"], body.get("nextTier")
         return Standing(
             player=_ranked(body), season=body["season"], total=body["total"], percentile=body["percentile"],
             next=None if above is None else NextPlayer(user_id=above["userId"], score=above["score"],
                                                        rank=above["rank"], gap=above["gap"]),
             lag=_lag(response),
+            next_tier=None if next_tier is None else TierGap(name=next_tier["name"], gap=next_tier["gap"]),
+            slice=body.get("slice"), global_rank=body.get("globalRank"), global_total=body.get("globalTotal"),
         )
 
-    return _Call("GET", f"/rank/{_segment(user_id)}", parse, params=_params(gameId=game_id, season=season))
+    return _Call("GET", f"/rank/{_segment(user_id)}", parse,
+                 params=_params(gameId=game_id, season=season, slice=slice))
 
 
 def _history(game_id: str, user_id: str, limit: int | None) -> _Call[list[HistoryEntry]]:
@@ -454,9 +479,10 @@ def _ready() -> _Call[Readiness]:
 
 
 def _fields(game_id: str, user_id: str, score: int, display_name: str | None, metadata: dict[str, Any] | None,
-            achieved_at: datetime | str | None, event_id: str | None) -> SubmissionFields:
+            achieved_at: datetime | str | None, event_id: str | None,
+            tags: dict[str, str] | None) -> SubmissionFields:
     return SubmissionFields(game_id=game_id, user_id=user_id, score=score, achieved_at=achieved_at,
-                            display_name=display_name, metadata=metadata, event_id=event_id)
+                            display_name=display_name, metadata=metadata, event_id=event_id, tags=tags)
 
 
 def _http_options(base_url: str, api_key: str | None, timeout: float) -> dict[str, Any]:
@@ -497,9 +523,11 @@ class SyncLeaderboardClient:
 
     def submit_score(self, game_id: str, user_id: str, score: int, *, display_name: str | None = None,
                      metadata: dict[str, Any] | None = None, achieved_at: datetime | str | None = None,
-                     event_id: str | None = None, wait: bool = False) -> SubmitResult:
-        """Submit one score; with ``wait``, return once it is applied (or queued after 5 s)."""
-        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id)
+                     event_id: str | None = None, tags: dict[str, str] | None = None,
+                     wait: bool = False) -> SubmitResult:
+        """Submit one score (``tags``: its slices, of the keys the game declares); with ``wait``,
+        return once it is applied (or queued after 5 s)."""
+        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id, tags)
         return self._send(_submit_score(fields, wait))
 
     def submit_scores(self, scores: Iterable[SubmissionFields]) -> BatchResult:
@@ -511,7 +539,7 @@ class SyncLeaderboardClient:
         return self._send(_delete_user(user_id, game_id))
 
     def set_rules(self, game_id: str, rules: GameRules) -> Game:
-        """Set a game's rules (all three: ``GameRules()`` holds the defaults)."""
+        """Set a game's rules, tiers and tag keys (``GameRules()`` holds the defaults: none of either)."""
         return self._send(_set_rules(game_id, rules))
 
     def get_rules(self, game_id: str) -> Game:
@@ -523,21 +551,23 @@ class SyncLeaderboardClient:
         return self._send(_games(limit, offset))
 
     def top(self, game_id: str, k: int | None = None, offset: int | None = None,
-            season: str | None = None) -> Ranking:
-        """Return ``k`` players from position ``offset``, best first."""
-        return self._send(_top(game_id, k, offset, season))
+            season: str | None = None, slice: str | None = None, tier: str | None = None) -> Ranking:
+        """Return ``k`` players from ``offset``, best first (of one ``slice``, "country:FR", or one ``tier``)."""
+        return self._send(_top(game_id, k, offset, season, slice, tier))
 
-    def around(self, game_id: str, user_id: str, n: int | None = None, season: str | None = None) -> Ranking:
-        """Return the player with ``n`` players above and below."""
-        return self._send(_around(game_id, user_id, n, season))
+    def around(self, game_id: str, user_id: str, n: int | None = None, season: str | None = None,
+               slice: str | None = None) -> Ranking:
+        """Return the player with ``n`` players above and below (in one ``slice``, "country:FR")."""
+        return self._send(_around(game_id, user_id, n, season, slice))
 
-    def ranks(self, game_id: str, user_ids: Iterable[str], season: str | None = None) -> Ranking:
-        """Return the listed players that have a score, best first."""
-        return self._send(_ranks(game_id, user_ids, season))
+    def ranks(self, game_id: str, user_ids: Iterable[str], season: str | None = None,
+              slice: str | None = None) -> Ranking:
+        """Return the listed players that have a score (in one ``slice``, "country:FR"), best first."""
+        return self._send(_ranks(game_id, user_ids, season, slice))
 
-    def rank(self, game_id: str, user_id: str, season: str | None = None) -> Standing:
-        """Return one player's standing."""
-        return self._send(_rank(game_id, user_id, season))
+    def rank(self, game_id: str, user_id: str, season: str | None = None, slice: str | None = None) -> Standing:
+        """Return one player's standing (within one ``slice``, "country:FR", with the global rank)."""
+        return self._send(_rank(game_id, user_id, season, slice))
 
     def history(self, game_id: str, user_id: str, limit: int | None = None) -> list[HistoryEntry]:
         """Return the player's submissions, newest first."""
@@ -576,9 +606,11 @@ class LeaderboardClient:
 
     async def submit_score(self, game_id: str, user_id: str, score: int, *, display_name: str | None = None,
                            metadata: dict[str, Any] | None = None, achieved_at: datetime | str | None = None,
-                           event_id: str | None = None, wait: bool = False) -> SubmitResult:
-        """Submit one score; with ``wait``, return once it is applied (or queued after 5 s)."""
-        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id)
+                           event_id: str | None = None, tags: dict[str, str] | None = None,
+                           wait: bool = False) -> SubmitResult:
+        """Submit one score (``tags``: its slices, of the keys the game declares); with ``wait``,
+        return once it is applied (or queued after 5 s)."""
+        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id, tags)
         return await self._send(_submit_score(fields, wait))
 
     async def submit_scores(self, scores: Iterable[SubmissionFields]) -> BatchResult:
@@ -590,7 +622,7 @@ class LeaderboardClient:
         return await self._send(_delete_user(user_id, game_id))
 
     async def set_rules(self, game_id: str, rules: GameRules) -> Game:
-        """Set a game's rules (all three: ``GameRules()`` holds the defaults)."""
+        """Set a game's rules, tiers and tag keys (``GameRules()`` holds the defaults: none of either)."""
         return await self._send(_set_rules(game_id, rules))
 
     async def get_rules(self, game_id: str) -> Game:
@@ -602,21 +634,24 @@ class LeaderboardClient:
         return await self._send(_games(limit, offset))
 
     async def top(self, game_id: str, k: int | None = None, offset: int | None = None,
-                  season: str | None = None) -> Ranking:
-        """Return ``k`` players from position ``offset``, best first."""
-        return await self._send(_top(game_id, k, offset, season))
+                  season: str | None = None, slice: str | None = None, tier: str | None = None) -> Ranking:
+        """Return ``k`` players from ``offset``, best first (of one ``slice``, "country:FR", or one ``tier``)."""
+        return await self._send(_top(game_id, k, offset, season, slice, tier))
 
-    async def around(self, game_id: str, user_id: str, n: int | None = None, season: str | None = None) -> Ranking:
-        """Return the player with ``n`` players above and below."""
-        return await self._send(_around(game_id, user_id, n, season))
+    async def around(self, game_id: str, user_id: str, n: int | None = None, season: str | None = None,
+                     slice: str | None = None) -> Ranking:
+        """Return the player with ``n`` players above and below (in one ``slice``, "country:FR")."""
+        return await self._send(_around(game_id, user_id, n, season, slice))
 
-    async def ranks(self, game_id: str, user_ids: Iterable[str], season: str | None = None) -> Ranking:
-        """Return the listed players that have a score, best first."""
-        return await self._send(_ranks(game_id, user_ids, season))
+    async def ranks(self, game_id: str, user_ids: Iterable[str], season: str | None = None,
+                    slice: str | None = None) -> Ranking:
+        """Return the listed players that have a score (in one ``slice``, "country:FR"), best first."""
+        return await self._send(_ranks(game_id, user_ids, season, slice))
 
-    async def rank(self, game_id: str, user_id: str, season: str | None = None) -> Standing:
-        """Return one player's standing."""
-        return await self._send(_rank(game_id, user_id, season))
+    async def rank(self, game_id: str, user_id: str, season: str | None = None,
+                   slice: str | None = None) -> Standing:
+        """Return one player's standing (within one ``slice``, "country:FR", with the global rank)."""
+        return await self._send(_rank(game_id, user_id, season, slice))
 
     async def history(self, game_id: str, user_id: str, limit: int | None = None) -> list[HistoryEntry]:
         """Return the player's submissions, newest first."""

@@ -11,6 +11,7 @@ JSON that any client can read.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,6 +20,7 @@ import orjson
 
 from leaderboard_app.errors import InvalidInput
 from leaderboard_app.seasons import RESETS, check_instant, season_of
+from leaderboard_app.tiers import Tier, parse_tiers
 
 #: Largest absolute score: every integer up to it is exact in a double (Redis scores).
 MAX_ABS_SCORE = 2**53 - 1
@@ -45,21 +47,31 @@ SEASONS_KEPT = 2
 
 @dataclass(frozen=True, slots=True)
 class GameRules:
-    """How a game ranks and merges scores, and when it resets."""
+    """How a game ranks and merges scores and when it resets (its ranking rules), and how
+    its boards are presented: ``tiers`` (best first) and the ``tags`` keys it slices by."""
 
     order: str = "desc"
     operator: str = "best"
     reset: str = "never"
+    tiers: tuple[Tier, ...] = ()
+    tags: tuple[str, ...] = ()
 
-    def as_json(self) -> dict[str, str]:
+    def ranking(self) -> GameRules:
+        """These rules without tiers and tags: what a record carries, and what cannot change once scores exist."""
+        return GameRules(self.order, self.operator, self.reset)
+
+    def ranking_json(self) -> dict[str, str]:
         return {"order": self.order, "operator": self.operator, "reset": self.reset}
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.ranking_json(), "tiers": [tier.as_json() for tier in self.tiers], "tags": list(self.tags)}
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.as_json())
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> GameRules:
-        return cls(**orjson.loads(raw))
+        return parse_rules(orjson.loads(raw))
 
 
 DEFAULT_RULES = GameRules()
@@ -88,6 +100,8 @@ class ScoreSubmission:
     reply_to: str | None = None
     #: The client's id for this submission: a repeat within 24 h is applied once.
     event_id: str | None = None
+    #: Tag values (key -> value, keys the game declares): the slices the player is ranked in from now on.
+    tags: dict[str, str] | None = None
 
     def to_bytes(self) -> bytes:
         body: dict[str, Any] = {
@@ -98,10 +112,10 @@ class ScoreSubmission:
             "acceptedAtUs": self.accepted_at_us,
             "achievedAtUs": self.achieved_at_us,
             "season": self.season,
-            "rules": self.rules.as_json(),
+            "rules": self.rules.ranking_json(),
         }
         for name, value in (("displayName", self.display_name), ("metadata", self.metadata),
-                            ("replyTo", self.reply_to), ("eventId", self.event_id)):
+                            ("replyTo", self.reply_to), ("eventId", self.event_id), ("tags", self.tags)):
             if value is not None:
                 body[name] = value
         return orjson.dumps(body)
@@ -132,6 +146,12 @@ class SeasonScore:
     achieved_at_us: int
     #: When this state last changed (microseconds); Cassandra's write timestamp.
     updated_at_us: int
+    #: The tag values whose slices rank the player in this season (the player's latest).
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def as_list(self) -> list[Any]:
+        values: list[Any] = [self.score, self.reached_at_us, self.achieved_at_us, self.updated_at_us]
+        return values + [self.tags] if self.tags else values
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +171,8 @@ class PlayerState:
     #: Each record writes after it (planning.write_stamp), so the partition's record order,
     #: not the clocks of the workers that accepted them, decides which write wins.
     stamp_us: int = 0
+    #: The player's latest value of each tag key (the last submission carrying it).
+    tags: dict[str, str] = field(default_factory=dict)
 
     def remember_event(self, event_id: str, accepted_at_us: int, answer: dict[str, Any] | None) -> PlayerState:
         """Return this state remembering ``event_id``, forgetting ids older than 24 h (and the oldest beyond 1000)."""
@@ -190,13 +212,13 @@ class PlayerState:
 
     def to_bytes(self) -> bytes:
         return orjson.dumps({
-            "seasons": {s: [v.score, v.reached_at_us, v.achieved_at_us, v.updated_at_us]
-                        for s, v in self.seasons.items()},
+            "seasons": {s: v.as_list() for s, v in self.seasons.items()},
             "displayName": self.display_name,
             "metadata": self.metadata,
             "offset": self.offset,
             "events": self.events,
             "stampUs": self.stamp_us,
+            **({"tags": self.tags} if self.tags else {}),
         })
 
     @classmethod
@@ -209,6 +231,7 @@ class PlayerState:
             offset=data.get("offset", -1),
             events=data.get("events", {}),
             stamp_us=data.get("stampUs", 0),
+            tags=data.get("tags", {}),
         )
 
 
@@ -282,16 +305,54 @@ def _one_of(field: str, value: Any, allowed: tuple[str, ...]) -> str:
     return value
 
 
+#: Most tag keys a game may declare (each is a family of slices of its boards).
+MAX_TAG_KEYS = 4
+MAX_TAG_VALUE_LENGTH = 64
+_TAG_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_RULE_FIELDS = ("order", "operator", "reset", "tiers", "tags")
+
+
+def parse_tag_keys(value: Any) -> tuple[str, ...]:
+    """Validate the tag keys a game declares (``["country", "platform"]``)."""
+    if not isinstance(value, list) or len(value) > MAX_TAG_KEYS:
+        raise InvalidInput("tags", f"must be a JSON array of at most {MAX_TAG_KEYS} tag keys")
+    for index, key in enumerate(value):
+        if not isinstance(key, str) or not _TAG_KEY.fullmatch(key):
+            raise InvalidInput(f"tags[{index}]", "must be 1 to 32 lower-case letters, digits or '_',"
+                                                 " starting with a letter")
+        if value.index(key) != index:
+            raise InvalidInput(f"tags[{index}]", f"repeats the tag key {key!r}")
+    return tuple(value)
+
+
 def parse_rules(data: dict[str, Any]) -> GameRules:
     """Validate a PUT /games body; absent fields take the defaults."""
-    unknown = sorted(set(data) - {"order", "operator", "reset"})
+    unknown = sorted(set(data) - set(_RULE_FIELDS))
     if unknown:
-        raise InvalidInput(unknown[0], "is not a rule (order, operator, reset)")
+        raise InvalidInput(unknown[0], f"is not a rule ({', '.join(_RULE_FIELDS)})")
     return GameRules(
         order=_one_of("order", data.get("order", DEFAULT_RULES.order), ORDERS),
         operator=_one_of("operator", data.get("operator", DEFAULT_RULES.operator), OPERATORS),
         reset=_one_of("reset", data.get("reset", DEFAULT_RULES.reset), RESETS),
+        tiers=parse_tiers(data.get("tiers", []), MAX_ABS_SCORE),
+        tags=parse_tag_keys(data.get("tags", [])),
     )
+
+
+def parse_tags(value: Any, declared: tuple[str, ...] | None) -> dict[str, str]:
+    """Validate a submission's ``tags``: values of the game's ``declared`` keys (None: any key, on the topic)."""
+    if not isinstance(value, dict):
+        raise InvalidInput("tags", "must be a JSON object of tag key -> value")
+    if len(value) > MAX_TAG_KEYS:
+        raise InvalidInput("tags", f"must hold at most {MAX_TAG_KEYS} keys")
+    for key, tag in value.items():
+        if declared is not None and key not in declared:
+            allowed = ", ".join(declared) if declared else "none; set them with PUT /games/{gameId} tags"
+            raise InvalidInput(f"tags.{key}", f"is not a tag key of this game (declared: {allowed})")
+        if not _TAG_KEY.fullmatch(key):
+            raise InvalidInput(f"tags.{key}", "is not a valid tag key")
+        _printable(f"tags.{key}", tag, MAX_TAG_VALUE_LENGTH)
+    return dict(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +366,7 @@ class SubmissionFields:
     display_name: str | None = None
     metadata: dict[str, Any] | None = None
     event_id: str | None = None
+    tags: dict[str, str] | None = None
 
 
 def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
@@ -323,6 +385,7 @@ def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
                                                                     MAX_DISPLAY_NAME_LENGTH),
         metadata=None if metadata is None else validate_metadata(metadata),
         event_id=None if data.get("eventId") is None else _printable("eventId", data["eventId"], MAX_EVENT_ID_LENGTH),
+        tags=None if data.get("tags") is None else parse_tags(data["tags"], declared=None),
     )
 
 
@@ -371,6 +434,7 @@ def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
         metadata=fields.metadata,
         reply_to=reply_to,
         event_id=fields.event_id,
+        tags=fields.tags,
     )
 
 
@@ -383,6 +447,8 @@ class RankedPlayer:
     rank: int
     display_name: str | None = None
     metadata: dict[str, Any] | None = None
+    #: The player's tier, in games that declare tiers.
+    tier: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"userId": self.user_id, "score": self.score, "rank": self.rank}
@@ -390,6 +456,8 @@ class RankedPlayer:
             entry["displayName"] = self.display_name
         if self.metadata is not None:
             entry["metadata"] = self.metadata
+        if self.tier is not None:
+            entry["tier"] = self.tier
         return entry
 
 

@@ -88,11 +88,14 @@ def write_stamp(last_stamp_us: int, accepted_at_us: int) -> int:
 def applied_state(state: PlayerState, submission: ScoreSubmission, offset: int) -> Applied:
     """The player's state after the submission at ``offset``, which remembers its eventId."""
     stamp = write_stamp(state.stamp_us, submission.accepted_at_us)
-    season_score = apply_submission(state.seasons.get(submission.season), submission, stamp)
+    tags = {**state.tags, **submission.tags} if submission.tags else state.tags
+    season_score = slices_followed(state.seasons.get(submission.season),
+                                   apply_submission(state.seasons.get(submission.season), submission, stamp),
+                                   tags, stamp)
     if season_score is not None:
         stamp = max(stamp, season_score.updated_at_us)
     profile = profile_change(state, submission)
-    updated = replace(state, offset=offset, stamp_us=stamp)
+    updated = replace(state, offset=offset, stamp_us=stamp, tags=tags)
     if season_score is not None:
         updated = updated.with_season(submission.season, season_score)
     if profile is not None:
@@ -100,6 +103,20 @@ def applied_state(state: PlayerState, submission: ScoreSubmission, offset: int) 
     if submission.event_id:
         updated = updated.remember_event(submission.event_id, submission.accepted_at_us, None)
     return Applied(updated, season_score, profile)
+
+
+def slices_followed(previous: SeasonScore | None, scored: SeasonScore | None, tags: dict[str, str],
+                    stamp_us: int) -> SeasonScore | None:
+    """The season's state ranked in the slices of the player's latest ``tags`` (None: nothing changes).
+
+    A submission that does not change the score may still move the player, say to
+    another country: the season's state is then written again under the new tags.
+    """
+    if scored is not None:
+        return replace(scored, tags=tags) if scored.tags != tags else scored
+    if previous is None or previous.tags == tags:
+        return None
+    return replace(previous, tags=tags, updated_at_us=max(stamp_us, previous.updated_at_us + 1))
 
 
 def repeated_state(state: PlayerState, offset: int) -> PlayerState:

@@ -42,11 +42,13 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
+import orjson
 from mode import Service
 
 from leaderboard_app.errors import BackendUnavailable
-from leaderboard_app.models import GameRules, PlayerStanding, RankedPlayer, SeasonScore
+from leaderboard_app.models import GameRules, PlayerStanding, RankedPlayer, SeasonScore, parse_rules
 from leaderboard_app.settings import Settings
+from leaderboard_app.tiers import reaches
 
 if TYPE_CHECKING:
     from leaderboard_app.metrics import LeaderboardMetrics
@@ -74,6 +76,9 @@ _SCHEMA = (
     " next_user text, next_score bigint, next_rank int, PRIMARY KEY ((game_id, season, user_id)))",
     "CREATE TABLE IF NOT EXISTS {ks}.season_totals ("
     " game_id text, season text, players int, PRIMARY KEY ((game_id, season)))",
+    # Added with tiers and slices: a game's tiers and tag keys (JSON), a season score's tag values.
+    "ALTER TABLE {ks}.games ADD IF NOT EXISTS presentation text",
+    "ALTER TABLE {ks}.season_scores ADD IF NOT EXISTS tags map<text, text>",
 )
 
 #: Positions per partition of ``season_standings``, so a huge season is many bounded partitions.
@@ -83,10 +88,13 @@ STANDINGS_BUCKET = 10_000
 _COMPOUND_WRITES = frozenset({"delete_standing_of", "delete_player_history"})
 
 _STATEMENTS = {
-    "rules": "INSERT INTO {ks}.games (game_id, ranking_order, operator, reset, updated_at)"
-             " VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "rules": "INSERT INTO {ks}.games (game_id, ranking_order, operator, reset, presentation, updated_at)"
+             " VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "score": "INSERT INTO {ks}.season_scores (game_id, season, user_id, score, reached_at, updated_at)"
              " VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    # A separate statement, because binding a null map would write a tombstone with every untagged score.
+    "tagged_score": "INSERT INTO {ks}.season_scores (game_id, season, user_id, score, reached_at, updated_at, tags)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "history": "INSERT INTO {ks}.score_history (game_id, user_id, month, achieved_at, accepted_at_us, score, season)"
                " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "month": "INSERT INTO {ks}.history_months (game_id, user_id, month) VALUES (?, ?, ?) USING TIMESTAMP ?",
@@ -106,12 +114,12 @@ _STATEMENTS = {
                       " WHERE game_id = ? AND season = ? AND bucket = ? AND position >= ? AND position < ?",
     "player_standing": "SELECT position, rank, score, worse, next_user, next_score, next_rank"
                        " FROM {ks}.season_players WHERE game_id = ? AND season = ? AND user_id = ?",
-    "scores": "SELECT game_id, season, user_id, score, reached_at, updated_at FROM {ks}.season_scores",
-    "game_scores": "SELECT game_id, season, user_id, score, reached_at, updated_at FROM {ks}.season_scores"
+    "scores": "SELECT game_id, season, user_id, score, reached_at, updated_at, tags FROM {ks}.season_scores",
+    "game_scores": "SELECT game_id, season, user_id, score, reached_at, updated_at, tags FROM {ks}.season_scores"
                    " WHERE game_id = ? ALLOW FILTERING",
     "count_scores": "SELECT COUNT(*) FROM {ks}.season_scores",
     "count_game_scores": "SELECT COUNT(*) FROM {ks}.season_scores WHERE game_id = ? ALLOW FILTERING",
-    "all_rules": "SELECT game_id, ranking_order, operator, reset FROM {ks}.games",
+    "all_rules": "SELECT game_id, ranking_order, operator, reset, presentation FROM {ks}.games",
     "total": "SELECT players FROM {ks}.season_totals WHERE game_id = ? AND season = ?",
     "delete_standing": "DELETE FROM {ks}.season_standings USING TIMESTAMP ?"
                        " WHERE game_id = ? AND season = ? AND bucket = ? AND position = ?",
@@ -210,9 +218,10 @@ class CassandraArchive(Service):
 
     def record_score(self, game_id: str, season: str, user_id: str, state: SeasonScore) -> None:
         """File a player's new season score; never blocks."""
-        self._latest[("score", game_id, user_id, season)] = ("score", (
-            game_id, season, user_id, state.score, _utc(state.reached_at_us), _utc(state.updated_at_us),
-            state.updated_at_us))
+        row = (game_id, season, user_id, state.score, _utc(state.reached_at_us), _utc(state.updated_at_us))
+        self._latest[("score", game_id, user_id, season)] = (
+            ("tagged_score", (*row, state.tags, state.updated_at_us)) if state.tags
+            else ("score", (*row, state.updated_at_us)))
         self._wakeup.set()
 
     def record_submission(self, game_id: str, user_id: str, score: int, season: str,
@@ -226,7 +235,9 @@ class CassandraArchive(Service):
         self._wakeup.set()
 
     def record_rules(self, game_id: str, rules: GameRules, at_us: int) -> None:
-        self._ordered.append(("rules", (game_id, rules.order, rules.operator, rules.reset, _utc(at_us), at_us)))
+        presentation = orjson.dumps({"tiers": rules.as_json()["tiers"], "tags": list(rules.tags)}).decode()
+        self._ordered.append(("rules", (game_id, rules.order, rules.operator, rules.reset, presentation, _utc(at_us),
+                                        at_us)))
         self._urgent = True
         self._wakeup.set()
 
@@ -331,6 +342,23 @@ class CassandraArchive(Service):
         return PlayerStanding(player=RankedPlayer(user_id, row.score, row.rank),
                               total=total.players if total else 0, worse=row.worse, next=above)
 
+    async def total_members(self, game_id: str, season: str) -> int:
+        total = _first(await self._reading("total", (game_id, season)))
+        return total.players if total else 0
+
+    async def count_reaching(self, game_id: str, season: str, order: str, score: int) -> int:
+        """How many players of an archived season have ``score`` or better: a binary search over
+        its positions (they are best first), one row read per step."""
+        low, high = 0, await self.total_members(game_id, season)
+        while low < high:
+            middle = (low + high) // 2
+            found = await self._positions(game_id, season, middle, middle + 1)
+            if found and reaches(order, found[0].score, score):
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
     async def _positions(self, game_id: str, season: str, first: int, end: int) -> list[RankedPlayer]:
         players: list[RankedPlayer] = []
         for bucket in range(first // STANDINGS_BUCKET, (end - 1) // STANDINGS_BUCKET + 1):
@@ -349,7 +377,9 @@ class CassandraArchive(Service):
     async def all_rules(self) -> list[tuple[str, GameRules]]:
         """Return every game's persisted rules (a small table: one row per configured game)."""
         rows = await self._reading("all_rules", ())
-        return [(row.game_id, GameRules(row.ranking_order, row.operator, row.reset)) for row in rows]
+        return [(row.game_id, parse_rules({"order": row.ranking_order, "operator": row.operator, "reset": row.reset,
+                                           **orjson.loads(row.presentation or "{}")}))
+                for row in rows]
 
     async def wait_connected(self, timeout: float = 60.0) -> None:
         """Wait until the writer has connected (for commands run outside a worker)."""
@@ -377,7 +407,8 @@ class CassandraArchive(Service):
             for row in page:
                 reached = int(row.reached_at.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
                 updated = int(row.updated_at.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
-                yield row.game_id, row.season, row.user_id, SeasonScore(row.score, reached, reached, updated)
+                yield row.game_id, row.season, row.user_id, SeasonScore(row.score, reached, reached, updated,
+                                                                        dict(row.tags or {}))
 
     async def check(self) -> None:
         """Raise BackendUnavailable unless Cassandra answers a query now."""

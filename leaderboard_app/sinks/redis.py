@@ -8,6 +8,10 @@ are plain ASCII.
 
     lb:{<game>}:<season>:scores   sorted set; member = 16 hex digits of tie-break + userId
     lb:{<game>}:<season>:members  hash userId -> that player's member in :scores
+    lb:{<game>}:<season>:slice:<key>:<value>  sorted set of one slice (tag key, value in base64url),
+                                  same members and scores as :scores (the tie-break included)
+    lb:{<game>}:<season>:tagged   hash userId -> the player's slice keys, newline-separated
+    lb:{<game>}:<season>:slices   set of the season's slice keys (to evict them with the season)
     lb:{<game>}:seasons           sorted set season -> last activity (microseconds)
     lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
     lb:games                      sorted set gameId -> last activity (GET /games)
@@ -75,29 +79,47 @@ _TIEBREAK_MAX = 2**64 - 1
 # Every read script takes KEYS = scores, members, profiles and returns, per
 # player, its member, score and profile (false when it has none).
 
-#: KEYS: scores, members, seasons. ARGV: season, last activity, then userId, member, score
-#: for each player (in order: a player listed twice ends with the later entry).
+#: KEYS: scores, members, seasons, tagged, slices. ARGV: season, last activity, then userId, member,
+#: score and slice keys (newline-separated; "" for none) for each player (in order: a player
+#: listed twice ends with the later entry). A player with slices leaves those they were in
+#: (read from :tagged, so a rewrite or a replay needs no memory of them) and enters their own.
 _RANK_MEMBERS = """
-for i = 3, #ARGV, 3 do
+for i = 3, #ARGV, 4 do
   local old = redis.call('HGET', KEYS[2], ARGV[i])
   if old and old ~= ARGV[i + 1] then redis.call('ZREM', KEYS[1], old) end
   redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i + 1])
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  if ARGV[i + 3] ~= '' then
+    local had = redis.call('HGET', KEYS[4], ARGV[i])
+    if had and old then
+      for slice in string.gmatch(had, '[^\\n]+') do redis.call('ZREM', slice, old) end
+    end
+    for slice in string.gmatch(ARGV[i + 3], '[^\\n]+') do
+      redis.call('ZADD', slice, ARGV[i + 2], ARGV[i + 1])
+      redis.call('SADD', KEYS[5], slice)
+    end
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 3])
+  end
 end
 redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[1])
 return 1
 """
 
-#: KEYS: profiles, then scores/members pairs of every season. ARGV: userId.
-_REMOVE_PLAYER = """
-for i = 2, #KEYS, 2 do
+#: KEYS: scores, members and tagged of each season to leave. ARGV: userId.
+_LEAVE_SEASONS = """
+for i = 1, #KEYS, 3 do
   local member = redis.call('HGET', KEYS[i + 1], ARGV[1])
   if member then
     redis.call('ZREM', KEYS[i], member)
     redis.call('HDEL', KEYS[i + 1], ARGV[1])
+    local had = redis.call('HGET', KEYS[i + 2], ARGV[1])
+    if had then
+      for slice in string.gmatch(had, '[^\\n]+') do redis.call('ZREM', slice, member) end
+      redis.call('HDEL', KEYS[i + 2], ARGV[1])
+    end
   end
 end
-return redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
 """
 
 _HELPERS = """
@@ -191,6 +213,22 @@ def season_keys(game_id: str, season: str) -> tuple[str, str]:
     return f"{prefix}:{season}:scores", f"{prefix}:{season}:members"
 
 
+def slice_key(game_id: str, season: str, tag_key: str, value: str) -> str:
+    """The sorted set of one slice of a game's season: the players whose latest ``tag_key`` is ``value``."""
+    return f"{game_prefix(game_id)}:{season}:slice:{tag_key}:{_tag(value)}"
+
+
+def slice_bookkeeping_keys(game_id: str, season: str) -> tuple[str, str]:
+    """Return the (tagged, slices) keys of a game's season."""
+    prefix = game_prefix(game_id)
+    return f"{prefix}:{season}:tagged", f"{prefix}:{season}:slices"
+
+
+def _season_entry_keys(game_id: str, season: str) -> tuple[str, str, str]:
+    """The keys that hold a player's entry in a season: scores, members, tagged."""
+    return (*season_keys(game_id, season), slice_bookkeeping_keys(game_id, season)[0])
+
+
 def seasons_key(game_id: str) -> str:
     return f"{game_prefix(game_id)}:seasons"
 
@@ -258,6 +296,10 @@ def _page(entries: Sequence[Any], offset: int, first_rank: int) -> list[RankedPl
     return [_player(member, score, profile, rank) for (member, score, profile), rank in zip(triples, ranks)]
 
 
+#: One slice of a board: (tag key, tag value).
+Slice = tuple[str, str]
+
+
 @dataclass
 class PlayerWrite:
     """What one applied event changes in Redis; built by the agent."""
@@ -309,7 +351,7 @@ class RedisLeaderboard(Service):
         )
         self._scripts = {
             name: client.register_script(source)
-            for name, source in (("rank_members", _RANK_MEMBERS), ("remove", _REMOVE_PLAYER), ("top", _TOP),
+            for name, source in (("rank_members", _RANK_MEMBERS), ("leave", _LEAVE_SEASONS), ("top", _TOP),
                                  ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR))
         }
 
@@ -364,7 +406,8 @@ class RedisLeaderboard(Service):
                 args = ranked.setdefault((write.game_id, write.season), [write.season, 0])
                 args[1] = max(args[1], write.activity_us)
                 args += (write.user_id, encode_member(write.user_id, write.state.reached_at_us, write.order),
-                         write.state.score)
+                         write.state.score, "\n".join(slice_key(write.game_id, write.season, tag_key, value)
+                                                       for tag_key, value in sorted(write.state.tags.items())))
             if write.closes_at_us is not None and write.season is not None:
                 closing[orjson.dumps([write.game_id, write.season])] = write.closes_at_us
             if write.profile is not None:
@@ -373,7 +416,8 @@ class RedisLeaderboard(Service):
             user_games.setdefault(write.user_id, set()).add(write.game_id)
         for (game_id, season), args in ranked.items():
             scores, members = season_keys(game_id, season)
-            self._queue_script(pipe, "rank_members", (scores, members, seasons_key(game_id)), args)
+            self._queue_script(pipe, "rank_members", (scores, members, seasons_key(game_id),
+                                                      *slice_bookkeeping_keys(game_id, season)), args)
         if closing:
             pipe.zadd(CLOSING_KEY, closing, nx=True)
         for game_id, mapping in profiles.items():
@@ -391,12 +435,11 @@ class RedisLeaderboard(Service):
     async def remove_player(self, game_id: str, user_id: str) -> list[str]:
         """Erase the player from every season of the game (and its profile); return the seasons."""
         seasons = await self.seasons_of(game_id)
-        keys = [profiles_key(game_id)]
-        for season in seasons:
-            keys.extend(season_keys(game_id, season))
 
         async def queue(pipe: Any) -> None:
-            self._queue_script(pipe, "remove", keys, (user_id,))
+            keys = [key for season in seasons for key in _season_entry_keys(game_id, season)]
+            self._queue_script(pipe, "leave", keys, (user_id,))
+            pipe.hdel(profiles_key(game_id), user_id)
             pipe.srem(user_games_key(user_id), game_id)
 
         await self._retrying(queue)
@@ -533,40 +576,50 @@ class RedisLeaderboard(Service):
         if not self.failover.readable(slot, cached_primary(self.client, slot)):  # type: ignore[arg-type]
             raise BackendUnavailable("redis: a failover may have lost writes of this game; repairing it")
 
-    def _read_keys(self, game_id: str, season: str) -> tuple[str, str, str]:
-        return (*season_keys(game_id, season), profiles_key(game_id))
+    def _read_keys(self, game_id: str, season: str, slice_: Slice | None = None) -> tuple[str, str, str]:
+        """The keys a read script takes: the board (the season's, or one slice of it), members, profiles.
 
-    async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0) -> list[RankedPlayer]:
+        A slice holds the same members as the season, so the season's members hash finds them.
+        """
+        scores, members = season_keys(game_id, season)
+        board = scores if slice_ is None else slice_key(game_id, season, *slice_)
+        return board, members, profiles_key(game_id)
+
+    async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0,
+                  slice_: Slice | None = None) -> list[RankedPlayer]:
         """Return ``count`` players from ``offset`` (0-based), best first."""
         found = await self._read_game(game_id, lambda: self._scripts["top"](
-            keys=self._read_keys(game_id, season), args=(order, offset, count)))
+            keys=self._read_keys(game_id, season, slice_), args=(order, offset, count)))
         if len(found) < 2:
             return []
         better, entries = found
         return _page(entries, offset, first_rank=better + 1)
 
-    async def around(self, game_id: str, season: str, order: str, user_id: str, n: int) -> list[RankedPlayer] | None:
+    async def around(self, game_id: str, season: str, order: str, user_id: str, n: int,
+                     slice_: Slice | None = None) -> list[RankedPlayer] | None:
         """Return the player with up to ``n`` players above and below, or None if unranked."""
         found = await self._read_game(game_id, lambda: self._scripts["around"](
-            keys=self._read_keys(game_id, season), args=(order, user_id, n)))
+            keys=self._read_keys(game_id, season, slice_), args=(order, user_id, n)))
         if found is None:
             return None
         first, better, entries = found
         return _page(entries, first, first_rank=better + 1)
 
-    async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str]) -> list[RankedPlayer]:
+    async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str],
+                    slice_: Slice | None = None) -> list[RankedPlayer]:
         """Return the ranks of those of ``user_ids`` who have a score, best first."""
         found = await self._read_game(game_id, lambda: self._scripts["ranks"](
-            keys=self._read_keys(game_id, season), args=(order, *user_ids)))
+            keys=self._read_keys(game_id, season, slice_), args=(order, *user_ids)))
         rows = [found[i:i + 4] for i in range(0, len(found), 4)]
         # Members sort like the ranking within equal scores (see the module docstring).
         rows.sort(key=lambda row: (_exact_int(row[1]), row[0]), reverse=order != "asc")
         return [_player(member, score, profile, better + 1) for member, score, profile, better in rows]
 
-    async def rank_for(self, game_id: str, season: str, order: str, user_id: str) -> PlayerStanding | None:
-        """Return the player's standing, or None if they have no score in that season."""
+    async def rank_for(self, game_id: str, season: str, order: str, user_id: str,
+                       slice_: Slice | None = None) -> PlayerStanding | None:
+        """Return the player's standing, or None if they have no score in that season (or slice)."""
         return _standing(await self._read_game(game_id, lambda: self._scripts["rank_for"](
-            keys=self._read_keys(game_id, season), args=(order, user_id))))
+            keys=self._read_keys(game_id, season, slice_), args=(order, user_id))))
 
     async def standings_of(self, players: Sequence[tuple[str, str, str, str]]) -> list[PlayerStanding | None]:
         """:meth:`rank_for` of each (gameId, season, order, userId), in one round trip."""
@@ -590,7 +643,9 @@ class RedisLeaderboard(Service):
 
     async def evict_season(self, game_id: str, season: str, retention: float) -> None:
         """Let Redis forget an archived season after ``retention`` seconds, and stop tracking it."""
-        keys = season_keys(game_id, season)
+        tagged, slices = slice_bookkeeping_keys(game_id, season)
+        slice_keys = await self._retrying_read(lambda: self.client.smembers(slices))
+        keys = [*season_keys(game_id, season), tagged, slices, *sorted(key.decode("utf-8") for key in slice_keys)]
 
         async def queue(pipe: Any) -> None:
             for key in keys:
@@ -604,6 +659,12 @@ class RedisLeaderboard(Service):
 
     async def total_members(self, game_id: str, season: str) -> int:
         return await self._read_game(game_id, lambda: self.client.zcard(season_keys(game_id, season)[0]))
+
+    async def count_reaching(self, game_id: str, season: str, order: str, score: int) -> int:
+        """How many players of the season have ``score`` or better."""
+        scores = season_keys(game_id, season)[0]
+        low, high = ("-inf", score) if order == "asc" else (score, "+inf")
+        return await self._read_game(game_id, lambda: self.client.zcount(scores, low, high))
 
     async def games(self, offset: int, limit: int) -> list[str]:
         """Return game ids, most recently active first."""
@@ -671,13 +732,12 @@ class RedisLeaderboard(Service):
                 return
 
     async def drop_members(self, game_id: str, season: str, members: Sequence[tuple[str, bytes]]) -> None:
-        """Take players the table no longer ranks in the season out of its index."""
-        scores, members_key = season_keys(game_id, season)
+        """Take players the table no longer ranks in the season out of its index (and its slices)."""
+        keys = _season_entry_keys(game_id, season)
 
         async def queue(pipe: Any) -> None:
-            for user_id, member in members:
-                pipe.zrem(scores, member)
-                pipe.hdel(members_key, user_id)
+            for user_id, _member in members:
+                self._queue_script(pipe, "leave", keys, (user_id,))
 
         if members:
             await self._retrying(queue)

@@ -64,7 +64,8 @@ class GameView(GamesView):
         current = await app.rules_for(game_id)
         if rules == current:
             return self.json_response(await self.describe(game_id, rules))
-        if await app.redis_leaderboard.game_has_scores(game_id):
+        # Tiers and tag keys only say how boards are shown and cut: they may change any time.
+        if rules.ranking() != current.ranking() and await app.redis_leaderboard.game_has_scores(game_id):
             return self.error(409, f"the rules of game {game_id!r} cannot change: it already has scores "
                                    f"(order {current.order}, operator {current.operator}, reset {current.reset})")
         value = orjson.dumps({"rules": rules.as_json(), "atUs": time.time_ns() // 1000})

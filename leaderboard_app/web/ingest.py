@@ -19,6 +19,7 @@ from leaderboard_app.models import (
     ScoreSubmission,
     parse_json_object,
     parse_submission_fields,
+    parse_tags,
     player_key,
     validate_id,
 )
@@ -71,6 +72,7 @@ async def build_submission(app: LeaderboardApp, data: Any, now_us: int,
         game_id=fields.game_id, user_id=fields.user_id, score=fields.score, accepted_at_us=time.time_ns() // 1000,
         achieved_at_us=achieved_at_us, season=season, rules=rules, display_name=fields.display_name,
         metadata=fields.metadata, reply_to=reply_to, event_id=fields.event_id,
+        tags=None if fields.tags is None else parse_tags(fields.tags, rules.tags),
     )
 
 

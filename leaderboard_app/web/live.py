@@ -1,11 +1,11 @@
 """The live leaderboard: GET / (a page) and GET /stream/topk (Server-Sent Events).
 
-``/stream/topk?gameId=G&k=N`` answers ``text/event-stream``: an ``event: topk``
-whose data is what ``GET /topk?gameId=G&k=N`` would answer, once at connect and
+``/stream/topk?gameId=G&k=N[&slice=country:FR]`` answers ``text/event-stream``: an ``event: topk``
+whose data is what ``GET /topk`` would answer with those parameters (tiers included), once at connect and
 again whenever that changes; ``event: unavailable`` (data ``{"error": ...}``)
 while the top cannot be read. Any client can use it; the page at ``/`` does.
 
-Subscribers share pollers: each distinct (game, season, k) watched on this worker
+Subscribers share pollers: each distinct (game, season, slice, k) watched on this worker
 has one task reading its top from Redis every :data:`POLL_INTERVAL` seconds and
 comparing it with the last one; a change is pushed to every subscriber of it. So
 Redis sees one query per distinct stream per tick, however many clients watch,
@@ -33,11 +33,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 from faust.web import Blueprint, Request, Response
+from faust.web.exceptions import WebError
 
 from leaderboard_app.errors import BackendUnavailable, InvalidInput, TooManyStreams
 from leaderboard_app.metrics import LeaderboardMetrics
 from leaderboard_app.seasons import parse_season, season_of
 from leaderboard_app.web.base import LeaderboardView, query_game_id, query_int, query_value
+from leaderboard_app.web.queries import BoardView, parse_slice, sliced, with_tiers
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ MAX_STREAMS_PER_CLIENT = 20
 #: Seconds a write to a stream may wait for the client to read; past it the stream is dropped.
 WRITE_TIMEOUT = 10.0
 
-FeedKey = tuple[str, str | None, int]
+FeedKey = tuple[str, str | None, str | None, int]
 Fetch = Callable[[], Awaitable[bytes]]
 
 #: The headers of a stream (X-Accel-Buffering: nginx-like proxies must not hold events back).
@@ -193,7 +195,7 @@ def _client_gone(request: web.Request) -> bool:
 
 
 @blueprint.route(STREAM_PATH, name="stream_topk")
-class TopStreamView(LeaderboardView):
+class TopStreamView(BoardView):
     def authorization(self, request: Any) -> str | None:
         """Return the Authorization header, else the ``key`` query parameter as one."""
         header = super().authorization(request)
@@ -207,14 +209,15 @@ class TopStreamView(LeaderboardView):
         game_id = query_game_id(request)
         count = query_int(request, "k", default=10, low=1, high=MAX_STREAM_K)
         season_text = query_value(request, "season")
-        # Checked now, so that a bad season is a 400 and not a stream of errors.
-        await self.game_and_season(request)
+        slice_text = query_value(request, "slice")
+        # Checked now, so that a bad season or slice is a 400 and not a stream of errors.
+        await self.board(request)
         if request.method == "HEAD":  # Faust answers HEAD with get(): headers only, no stream held open
             return self.bytes(b"", headers=STREAM_HEADERS)
         feeds: TopFeeds = self.leaderboard.top_feeds
-        key = (game_id, season_text, count)
+        key = (game_id, season_text, slice_text, count)
         client = self.client_bucket(request)
-        feed = feeds.join(key, self._top_reader(game_id, season_text, count), client)
+        feed = feeds.join(key, self._top_reader(game_id, season_text, slice_text, count), client)
         try:
             response = web.StreamResponse(headers=STREAM_HEADERS)
             await response.prepare(request)
@@ -250,8 +253,8 @@ class TopStreamView(LeaderboardView):
             if request.transport is not None:
                 request.transport.abort()
 
-    def _top_reader(self, game_id: str, season_text: str | None, count: int) -> Fetch:
-        """Return what the feed calls to read the top: the /topk answer, as an SSE message."""
+    def _top_reader(self, game_id: str, season_text: str | None, slice_text: str | None, count: int) -> Fetch:
+        """Return what the feed calls to read the top: the /topk answer (with tiers), as an SSE message."""
         app = self.leaderboard
 
         async def read_top() -> bytes:
@@ -260,9 +263,10 @@ class TopStreamView(LeaderboardView):
                 # Without an explicit season, follow the current one across resets.
                 season = (parse_season(rules.reset, season_text) if season_text is not None
                           else season_of(rules.reset, app.clock.now_us()))
-                standings = await self.standings(game_id, rules, season)
-                players = await standings.top(game_id, season, rules.order, count)
-            except (BackendUnavailable, InvalidInput) as exc:
+                board = await self.board_of(game_id, rules, season, parse_slice(slice_text, rules))
+                players = await board.standings.top(game_id, season, rules.order, count, **sliced(board))
+                players = await with_tiers(board, players)
+            except (BackendUnavailable, InvalidInput, WebError) as exc:
                 return sse_message("unavailable", {"error": str(exc)})
             return sse_message("topk", [player.as_json() for player in players])
 

@@ -21,10 +21,13 @@ from leaderboard_app.models import (
     MAX_EVENT_ID_LENGTH,
     MAX_ID_LENGTH,
     MAX_METADATA_BYTES,
+    MAX_TAG_KEYS,
+    MAX_TAG_VALUE_LENGTH,
     OPERATORS,
     ORDERS,
 )
 from leaderboard_app.seasons import RESETS
+from leaderboard_app.tiers import MAX_TIER_NAME_LENGTH, MAX_TIERS
 from leaderboard_app.web.base import LAG_HEADER, SEASON_HEADER, LeaderboardView
 from leaderboard_app.web.games import MAX_GAMES_PAGE
 from leaderboard_app.web.ingest import MAX_BATCH, MAX_BATCH_BODY, MAX_SCORE_BODY, WAIT_TIMEOUT
@@ -40,12 +43,16 @@ SCOPE_EXTENSION = "x-scope"
 MAX_REQUEST_LINE = 8190
 #: The longest userIds value and the most userId parameters described: together they always
 #: fit the request line, even with every character percent-encoded (up to 12 bytes each) next
-#: to a 128-character gameId. The server takes any more that fit (up to 100 ids in all).
-MAX_USER_IDS_TEXT = 250
+#: to a 128-character gameId and the longest slice. The server takes any more that fit (up to 100 ids in all).
+MAX_USER_IDS_TEXT = 150
 MAX_USER_ID_PARAMETERS = 2
 
 # Ids are 1 to 128 characters without control characters (Unicode category Cc).
 _ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+_TAG_KEY_PATTERN = "^[a-z][a-z0-9_]{0,31}$"
+_TIER_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$"
+_PERCENT_PATTERN = "^[0-9]{1,3}(\\.[0-9]{1,4})?%$"
+_SLICE_PATTERN = "^[a-z][a-z0-9_]{0,31}:.+$"
 _SEASON_PATTERN = "^(all|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-W[0-9]{2}|[0-9]{4}-[0-9]{2})$"
 _ACHIEVED_AT_PATTERN = (
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-]00:00)$"
@@ -104,12 +111,22 @@ def _schemas() -> dict[str, Any]:
         "rank": _integer("1-based competition rank: equal scores share a rank (1, 2, 2, 4)", 1),
         "displayName": _schema("DisplayName"),
         "metadata": _schema("Metadata"),
+        "tier": _string("The player's tier, in games that declare tiers (decided on the global board, also in a "
+                        "slice); left out for players below every tier", max_length=MAX_TIER_NAME_LENGTH),
     }
+    tier_name = _string("A tier's name", max_length=MAX_TIER_NAME_LENGTH, pattern=_TIER_NAME_PATTERN)
     rules = {
         "order": {"type": "string", "enum": list(ORDERS), "description": "desc: higher scores are better; asc: lower"},
         "operator": {"type": "string", "enum": list(OPERATORS),
                      "description": "how a submission merges into the player's score in its season"},
         "reset": {"type": "string", "enum": list(RESETS), "description": "how often the leaderboard starts over"},
+        "tiers": {"type": "array", "items": _schema("Tier"), "maxItems": MAX_TIERS,
+                  "description": "Named tiers, best first: a player is in the first whose cut-off they meet "
+                                 "(ties share a tier). May change at any time."},
+        "tags": {"type": "array", "items": _string("A tag key", max_length=32, pattern=_TAG_KEY_PATTERN),
+                 "maxItems": MAX_TAG_KEYS, "uniqueItems": True,
+                 "description": "The tag keys submissions may carry; every board exists per value of each "
+                                "(/topk?slice=country:FR). May change at any time."},
     }
     return {
         "Error": _object({"error": {"type": "string", "description": "what went wrong; for bad input it starts "
@@ -124,6 +141,23 @@ def _schemas() -> dict[str, Any]:
         "DisplayName": _string(f"The player's name in this game: 1 to {MAX_DISPLAY_NAME_LENGTH} characters",
                                max_length=MAX_DISPLAY_NAME_LENGTH, pattern=_ID_PATTERN),
         "Metadata": {"type": "object", "description": f"Any JSON object of at most {MAX_METADATA_BYTES} bytes"},
+        "Tier": {"oneOf": [{**variant, "additionalProperties": False} for variant in (
+            _object({"name": tier_name, "top": _integer("the players ranked this or better", 1, 10**9)},
+                    ("name", "top"), "A rank cut-off"),
+            _object({"name": tier_name, "top": _string("a percentage above 0 % and up to 100 %: ranks up to "
+                                                        "ceil(players x share)", pattern=_PERCENT_PATTERN)},
+                    ("name", "top"), "A percentile cut-off"),
+            _object({"name": tier_name, "score": _schema("Score")}, ("name", "score"),
+                    "A score cut-off: this score or better (lower in asc games)"),
+            _object({"name": tier_name}, ("name",), "Everyone else: only as the last tier"),
+        )]},
+        "Tags": {"type": "object", "maxProperties": MAX_TAG_KEYS,
+                 "propertyNames": {"pattern": _TAG_KEY_PATTERN},
+                 "additionalProperties": _string("the tag's value", max_length=MAX_TAG_VALUE_LENGTH,
+                                                 pattern=_ID_PATTERN),
+                 "description": "Tag values, of keys the game declares: the player is ranked in the slice of "
+                                "each from now on (their latest value counts; a submission without a key keeps "
+                                "the last value)."},
         "ScoreSubmission": _object({
             "gameId": _schema("Id"),
             "userId": _schema("Id"),
@@ -136,6 +170,7 @@ def _schemas() -> dict[str, Any]:
             "eventId": _string(f"1 to {MAX_EVENT_ID_LENGTH} characters: a resubmission for the same player and "
                                "game with the same eventId within 24 h is applied once",
                                max_length=MAX_EVENT_ID_LENGTH, pattern=_ID_PATTERN),
+            "tags": _schema("Tags"),
         }, ("gameId", "userId", "score"), "One score; unknown fields are ignored."),
         "ScoreBatch": _object({
             "scores": {"type": "array", "items": _schema("ScoreSubmission"), "minItems": 1, "maxItems": MAX_BATCH},
@@ -163,9 +198,10 @@ def _schemas() -> dict[str, Any]:
             **rules,
             "season": _schema("Season"),
             "players": _integer("players with a score in the current season", 0),
-        }, ("gameId", "order", "operator", "reset", "season", "players"), "A game: its rules and current season."),
+        }, ("gameId", "order", "operator", "reset", "tiers", "tags", "season", "players"),
+            "A game: its rules and current season."),
         "RulesQueued": _object({"status": {"const": "queued"}, "gameId": _schema("Id"), **rules},
-                               ("status", "gameId", "order", "operator", "reset"),
+                               ("status", "gameId", "order", "operator", "reset", "tiers", "tags"),
                                "The rules are accepted but not yet in effect on this worker."),
         "RankedPlayer": _object(ranked, ("userId", "score", "rank"),
                                 "A player's place; displayName and metadata when the player has them."),
@@ -184,6 +220,16 @@ def _schemas() -> dict[str, Any]:
             "percentile": {"type": "number", "minimum": 0, "maximum": 100,
                            "description": "share of players with a strictly worse score, in percent, 2 decimals"},
             "next": {"oneOf": [_schema("NextPlayer"), {"type": "null"}], "description": "null for the leaders"},
+            "tier": {"type": ["string", "null"], "description": "in games with tiers: the player's tier (null "
+                                                                "below every tier)"},
+            "nextTier": {"oneOf": [_object({"name": tier_name,
+                                            "gap": _integer("the points the player lacks to enter it", 0)},
+                                           ("name", "gap")), {"type": "null"}],
+                         "description": "in games with tiers: the tier above the player's; null in the best"},
+            "slice": _string("with slice: the slice the rank, total, percentile and next are within"),
+            "globalRank": {"type": ["integer", "null"], "minimum": 1, "description": "with slice: the global rank"},
+            "globalTotal": {"type": ["integer", "null"], "minimum": 1,
+                            "description": "with slice: players on the global board"},
         }, ("userId", "score", "rank", "season", "total", "percentile", "next")),
         "HistoryEntry": _object({
             "score": _schema("Score"),
@@ -233,7 +279,8 @@ _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     401: ("Unauthorized", "A key is needed and the Authorization: Bearer header is missing, malformed or holds an "
                           "unknown key.", ("WWW-Authenticate",)),
     403: ("Forbidden", "The key's scope is too low for this endpoint.", ()),
-    404: ("UserNotFound", "The player has no score there: {\"error\": \"user not found\"}.", ()),
+    404: ("UserNotFound", "The player has no score there: {\"error\": \"user not found\"} (\"user not found in "
+                          "this slice\" with slice; an archived season keeps no slices).", ()),
     408: ("RequestTimeout", "The request body was not fully received in time (LEADERBOARD_BODY_TIMEOUT).", ()),
     409: ("Conflict", "The game already has had activity and the rules would change.", ()),
     413: ("PayloadTooLarge", "The request body exceeds the endpoint's limit.", ()),
@@ -269,6 +316,12 @@ def _parameters() -> dict[str, Any]:
                                  _schema("Id")),
         "season": _parameter("season", "query", "A season id of the game's kind; default: the current season",
                              _schema("Season")),
+        "slice": _parameter("slice", "query", "<tag key>:<value>: the board of the players whose latest value of "
+                                              "that tag (a key the game declares) is value; ranks within it",
+                            _string("a slice", max_length=32 + 1 + MAX_TAG_VALUE_LENGTH, pattern=_SLICE_PATTERN)),
+        "tier": _parameter("tier", "query", "One of the game's tiers: only its players (with their global "
+                                            "ranks); offset counts from the tier's first player. Not with slice",
+                           _string("a tier's name", max_length=MAX_TIER_NAME_LENGTH, pattern=_TIER_NAME_PATTERN)),
         "k": paging("k", "how many players", MAX_K, 10),
         "topOffset": paging("offset", "position of the first player (0 = the leader)", MAX_OFFSET, 0),
         "n": paging("n", "players listed above and below", MAX_AROUND, 5),
@@ -374,24 +427,27 @@ def _paths() -> dict[str, Any]:
         },
         "/topk": {"get": _operation(
             "top", "rankings", "The leaderboard",
-            "k players from position offset, best first; [] past the end or for an unknown game or season.", "read",
+            "k players from position offset, best first; [] past the end or for an unknown game or season. With "
+            "slice, of one slice; with tier, of one tier.", "read",
             {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
-            read_errors, ("gameIdQuery", "season", "k", "topOffset"))},
+            (400, 404), ("gameIdQuery", "season", "slice", "tier", "k", "topOffset"))},
         "/around/{userId}": {"get": _operation(
             "around", "rankings", "A player and their neighbours",
             "The player with up to n players above and below.", "read",
             {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
-            (400, 404), ("userIdPath", "gameIdQuery", "season", "n"))},
+            (400, 404), ("userIdPath", "gameIdQuery", "season", "slice", "n"))},
         "/ranks": {"get": _operation(
             "ranks", "rankings", "A friends' leaderboard",
-            "The global ranks of the listed players, best first; players without a score are left out.", "read",
+            "The ranks of the listed players (within the slice, with slice), best first; players without a score "
+            "there are left out.", "read",
             {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
-            read_errors, ("gameIdQuery", "season", "userIds", "userIdRepeated"))},
+            (400, 404), ("gameIdQuery", "season", "slice", "userIds", "userIdRepeated"))},
         "/rank/{userId}": {"get": _operation(
             "rank", "rankings", "A player's rank",
-            "Rank, score, season, total players, percentile and the next player up.", "read",
+            "Rank, score, season, total players, percentile and the next player up; with slice, within the slice, "
+            "plus the global rank; in games with tiers, the tier and the points to the next one.", "read",
             {200: _answer("The player's standing", _schema("Standing"), LAG_HEADER)},
-            (400, 404), ("userIdPath", "gameIdQuery", "season"))},
+            (400, 404), ("userIdPath", "gameIdQuery", "season", "slice"))},
         "/history/{userId}": {"get": _operation(
             "history", "rankings", "A player's submissions",
             "Every season, newest achievedAt first; [] for an unknown player. Read from Cassandra, which is "
@@ -409,13 +465,14 @@ def _paths() -> dict[str, Any]:
         STREAM_PATH: {"get": {
             **_operation(
                 "streamTop", "live", "The leaderboard, live",
-                "Server-Sent Events: an `event: topk` whose data is what GET /topk would answer, at connect and "
+                "Server-Sent Events: an `event: topk` whose data is what GET /topk would answer (of the slice, with "
+                "slice), at connect and "
                 "again on every change; `event: unavailable` (data {\"error\": ...}) while the top cannot be "
                 "read. 503 when the worker holds the most streams it keeps open; 429 when this client (key, "
                 "else address) holds its share of them.", "read",
                 {200: {"description": "An endless text/event-stream",
                        "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
-                read_errors, ("gameIdQuery", "season", "streamK", "key")),
+                read_errors, ("gameIdQuery", "season", "slice", "streamK", "key")),
         }},
         "/": {"get": _operation(
             "livePage", "live", "The live leaderboard page",

@@ -257,7 +257,7 @@ def wait_for_scores(client: httpx.Client, game_id: str, scores: dict[str, int], 
         wait_for_score(client, game_id, user_id, score, timeout=timeout, **params)
 
 
-def set_rules(client: httpx.Client, game_id: str, **rules: str) -> httpx.Response:
+def set_rules(client: httpx.Client, game_id: str, **rules: object) -> httpx.Response:
     """PUT a game's rules; a 202 (not yet visible, e.g. during a rebalance) is followed
     until they are, and then answered by the same PUT again (200 once in place)."""
     path = f"/games/{quote(game_id, safe='')}"

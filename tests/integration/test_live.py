@@ -235,3 +235,65 @@ def test_the_page_names_why_a_stream_is_refused(browser: Chromium, workers: Work
 
     eventually(explained, timeout=10)
     assert browser.evaluate("document.getElementById('status').dataset.state") == "error"
+
+
+def test_the_page_shows_tiers_and_slices(browser: Chromium, workers: WorkerGroup, game: str) -> None:
+    with client_for(workers.urls[1]) as admin:
+        described = admin.put(f"/games/{game}", json={"tags": ["country"],
+                                                       "tiers": [{"name": "gold", "top": 1}, {"name": "iron"}]})
+        assert described.status_code == 200, described.text
+        submit(admin, game, "fr-best", 90, tags={"country": "FR"})
+        submit(admin, game, "de-only", 70, tags={"country": "DE"})
+        submit(admin, game, "fr-next", 50, tags={"country": "FR"})
+        for user, score in (("fr-best", 90), ("de-only", 70), ("fr-next", 50)):
+            wait_for_score(admin, game, user, score)
+    browser.navigate(f"{workers.urls[0]}/")
+    browser.evaluate(f"""
+        document.getElementById('key').value = {json.dumps(KEYS['read'])};
+        document.getElementById('game').value = {json.dumps(game)};
+        document.getElementById('slice').value = 'country:FR';
+        document.getElementById('watch-form').requestSubmit();
+    """)
+
+    def tiered_slice_shown() -> None:
+        assert rows(browser, "top") == [["fr-best", 90, 1], ["fr-next", 50, 2]]
+        tiers = browser.evaluate("[...document.querySelectorAll('#top tbody td.tier')].map(cell => cell.textContent)")
+        assert tiers == ["gold", "iron"]
+        assert browser.evaluate("document.getElementById('tiers').textContent") == \
+            "Tiers: gold (top 1) · iron (everyone else)"
+
+    eventually(tiered_slice_shown, timeout=10)
+    browser.evaluate("""
+        document.getElementById('player').value = 'fr-next';
+        document.getElementById('player-form').requestSubmit();
+    """)
+
+    def standing_shown() -> None:
+        shown = {name: browser.evaluate(f"document.getElementById('standing-{name}').textContent")
+                 for name in ("rank", "tier", "next-tier", "global")}
+        assert shown == {"rank": "2", "tier": "iron", "next-tier": "gold (40 points away)", "global": "3 of 3"}
+
+    eventually(standing_shown, timeout=10)
+    browser.screenshot(ARTIFACTS / "live-page-tiers-slices.png")
+
+
+def test_stream_of_a_slice_sends_only_its_players_with_their_tiers(stream_client: httpx.Client, workers: WorkerGroup,
+                                                                   game: str) -> None:
+    with client_for(workers.urls[1]) as admin:
+        assert admin.put(f"/games/{game}", json={"tags": ["platform"], "tiers": [{"name": "top", "top": 1}]}
+                         ).status_code == 200
+        submit(admin, game, "pc-1", 10, tags={"platform": "pc"})
+        wait_for_score(admin, game, "pc-1", 10)
+        params = {"gameId": game, "slice": "platform:pc", "key": KEYS["read"]}
+        with stream_client.stream("GET", "/stream/topk", params=params) as response:
+            assert response.status_code == 200
+            events = EventStream(response)
+            assert events.next(timeout=10) == ("topk", [{"userId": "pc-1", "score": 10, "rank": 1, "tier": "top"}])
+            submit(admin, game, "ios-1", 99, tags={"platform": "ios"})  # another slice: tops the global board
+            submit(admin, game, "pc-2", 5, tags={"platform": "pc"})
+            name, data = events.next(timeout=10)
+            while [entry["userId"] for entry in data] != ["pc-1", "pc-2"]:
+                name, data = events.next(timeout=10)
+            assert data == [{"userId": "pc-1", "score": 10, "rank": 1}, {"userId": "pc-2", "score": 5, "rank": 2}]
+        refused = stream_client.get("/stream/topk", params={**params, "slice": "country:FR"})
+        assert refused.status_code == 400, refused.text

@@ -121,6 +121,8 @@ NOT_PROVOKED = {
 }
 #: 202 from these comes only when the agent takes over 5 s (seen when it does).
 SLOW_ONLY = {("delete", "/users/{userId}", 202), ("put", "/games/{gameId}", 202)}
+#: 404 from these comes only for a slice of a season archived out of Redis (test_workers.py reads one).
+ARCHIVED_ONLY = {("get", "/topk", 404), ("get", "/ranks", 404)}
 
 
 def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) -> None:
@@ -199,5 +201,5 @@ def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) 
     documented = {(method, path, int(status)) for path, item in DOCUMENT["paths"].items()
                   for method, operation in item.items() for status in operation["responses"]}
     unprovoked = {entry for entry in documented - provoker.seen if entry[2] not in NOT_PROVOKED}
-    assert unprovoked <= SLOW_ONLY
+    assert unprovoked <= SLOW_ONLY | ARCHIVED_ONLY
     assert provoker.seen <= documented

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import httpx
 import redis
 
-from leaderboard_app.sinks.redis import season_keys
+from leaderboard_app.sinks.redis import season_keys, slice_key
 from tests.conftest import eventually
 from tests.integration.conftest import (
     WorkerGroup,
@@ -92,7 +92,8 @@ def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(
     workers: WorkerGroup, game: str, redis_client: redis.Redis
 ) -> None:
     with client_for(workers.urls[0]) as api:
-        assert set_rules(api, game, reset="daily").status_code == 200
+        assert set_rules(api, game, reset="daily", tags=["country"],
+                         tiers=[{"name": "first", "top": 1}, {"name": "rest"}]).status_code == 200
     # Restart the workers with their clocks 40 s before a UTC midnight, a short
     # grace period, and closed seasons evicted from Redis as soon as archived.
     # With their data, so they are ready in seconds whatever the changelog holds.
@@ -105,7 +106,7 @@ def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(
     try:
         with client_for(workers.urls[0]) as api, client_for(workers.urls[1]) as other:
             assert api.get(f"/games/{game}").json()["season"] == day_before
-            submit(api, game, "old", 10)
+            submit(api, game, "old", 10, tags={"country": "FR"})
             assert wait_for_score(api, game, "old", 10)["season"] == day_before
 
             eventually(lambda: _season_is(api, game, day_after), timeout=60, interval=0.5)
@@ -125,16 +126,27 @@ def test_a_daily_game_starts_a_fresh_season_at_midnight_utc(
             in_redis = rank_of(other, game, "old", season=day_before).json()
             assert (in_redis["rank"], in_redis["total"], in_redis["next"]) == (1, 2, None)
 
+            assert [e["userId"] for e in other.get("/topk", params={"gameId": game, "season": day_before,
+                                                                     "slice": "country:FR"}).json()] == ["old"]
             # After the grace period the closed season moves to Cassandra and
-            # leaves Redis; reads of it answer the same.
+            # leaves Redis; reads of it answer the same, but for its slices, which are not kept.
             scores_key = season_keys(game, day_before)[0]
             eventually(lambda: _evicted(redis_client, scores_key), timeout=60, interval=0.5)
+            assert not redis_client.exists(slice_key(game, day_before, "country", "FR"))
+            for path in ("/topk", "/ranks"):
+                sliced = other.get(path, params={"gameId": game, "season": day_before, "slice": "country:FR",
+                                                 "userIds": "old"})
+                assert sliced.status_code == 404 and "archived" in sliced.json()["error"], sliced.text
             past = other.get("/topk", params={"gameId": game, "season": day_before})
             assert past.headers["X-Leaderboard-Season"] == day_before
-            assert [(e["userId"], e["score"], e["rank"]) for e in past.json()] == [("old", 10, 1), ("late", 7, 2)]
+            assert [(e["userId"], e["score"], e["rank"], e["tier"]) for e in past.json()] == [
+                ("old", 10, 1, "first"), ("late", 7, 2, "rest")]
             archived = rank_of(other, game, "late", season=day_before).json()
             assert archived == {"userId": "late", "score": 7, "rank": 2, "season": day_before, "total": 2,
-                                "percentile": 0.0, "next": {"userId": "old", "score": 10, "rank": 1, "gap": 3}}
+                                "percentile": 0.0, "next": {"userId": "old", "score": 10, "rank": 1, "gap": 3},
+                                "tier": "rest", "nextTier": {"name": "first", "gap": 3}}
+            rest = other.get("/topk", params={"gameId": game, "season": day_before, "tier": "rest"}).json()
+            assert [(e["userId"], e["rank"]) for e in rest] == [("late", 2)]
             around = other.get("/around/late", params={"gameId": game, "season": day_before, "n": 1}).json()
             assert [e["userId"] for e in around] == ["old", "late"]
             friends = other.get("/ranks", params={"gameId": game, "season": day_before, "userIds": "late,x,old"})

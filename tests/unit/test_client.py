@@ -142,7 +142,7 @@ async def test_set_rules_sends_all_three_rules_and_reads_the_game(call: Any) -> 
                           "season": "2026-W48", "players": 0})
     game = await call(server, "set_rules", "g", GameRules(order="asc", reset="weekly"))
     assert (server.request.method, server.request.url.path) == ("PUT", "/games/g")
-    assert server.sent_json == {"order": "asc", "operator": "best", "reset": "weekly"}
+    assert server.sent_json == {"order": "asc", "operator": "best", "reset": "weekly", "tiers": [], "tags": []}
     assert (game.rules, game.season, game.players, game.pending) == (
         GameRules("asc", "best", "weekly"), "2026-W48", 0, False)
 

@@ -94,3 +94,29 @@ def test_writes_follow_the_record_order_whatever_the_accepting_clocks_said() -> 
     assert again.state.stamp_us > erased.stamp_us
     assert again.season_score is not None and again.season_score.updated_at_us > erased.stamp_us
     assert write_stamp(PlayerState().stamp_us, 7) == 7  # with nothing before it, a record writes when accepted
+
+
+def tagged(score: int, tags: dict[str, str] | None, at_us: int = 10 * HOUR_US) -> ScoreSubmission:
+    return ScoreSubmission(game_id="g", user_id="u", score=score, accepted_at_us=at_us, achieved_at_us=at_us,
+                           tags=tags)
+
+
+def test_the_season_follows_the_players_latest_tags_even_when_the_score_stays() -> None:
+    first = applied_state(PlayerState(), tagged(50, {"country": "FR", "platform": "pc"}), offset=1)
+    assert first.season_score is not None and first.season_score.tags == {"country": "FR", "platform": "pc"}
+    # A worse score ("best" keeps 50) that moves the player to another country.
+    moved = applied_state(first.state, tagged(20, {"country": "DE"}, at_us=11 * HOUR_US), offset=2)
+    assert moved.season_score is not None
+    assert (moved.season_score.score, moved.season_score.tags) == (50, {"country": "DE", "platform": "pc"})
+    assert moved.season_score.updated_at_us > first.season_score.updated_at_us  # Cassandra takes the move
+    assert moved.state.tags == {"country": "DE", "platform": "pc"}
+    # No tags: the player stays where the latest ones put them, and nothing is written.
+    same = applied_state(moved.state, tagged(10, None, at_us=12 * HOUR_US), offset=3)
+    assert same.season_score is None and same.state.seasons["all"].tags == {"country": "DE", "platform": "pc"}
+
+
+def test_tags_survive_the_table_encoding() -> None:
+    state = applied_state(PlayerState(), tagged(7, {"country": "FR"}), offset=1).state
+    assert PlayerState.from_bytes(state.to_bytes()) == state
+    untagged = applied_state(PlayerState(), tagged(7, None), offset=1).state
+    assert b"tags" not in untagged.to_bytes()  # untagged games pay nothing in the changelog

@@ -1,4 +1,11 @@
-from leaderboard_app.sinks.redis import decode_member, encode_member, profiles_key, season_keys
+from leaderboard_app.sinks.redis import (
+    decode_member,
+    encode_member,
+    profiles_key,
+    season_keys,
+    slice_bookkeeping_keys,
+    slice_key,
+)
 
 
 def test_games_never_share_keys_and_ids_cannot_inject_hash_tags():
@@ -25,3 +32,13 @@ def test_all_keys_of_a_game_share_its_hash_tag():
     scores, members = season_keys("g:1", "all")
     tag = scores[: scores.index("}") + 1]
     assert members.startswith(tag) and profiles_key("g:1").startswith(tag)
+
+
+def test_every_slice_has_a_key_of_its_own_in_the_games_hash_tag():
+    values = [("country", "FR"), ("country", "FR:x"), ("country", "F"), ("platform", "FR"), ("country", "\n"),
+              ("country", "{g}")]
+    keys = [slice_key("g", "all", key, value) for key, value in values]
+    assert len(set(keys)) == len(values)
+    tag = season_keys("g", "all")[0][: season_keys("g", "all")[0].index("}") + 1]
+    for key in [*keys, *slice_bookkeeping_keys("g", "all")]:
+        assert key.startswith(tag) and key.count("{") == 1 and "\n" not in key

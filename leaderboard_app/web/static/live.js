@@ -11,6 +11,7 @@
   const $ = (id) => document.getElementById(id);
   let source = null;
   let game = "";
+  let slice = ""; // "" for the whole board, else "<tag key>:<value>"
   let shown = new Map(); // userId -> score, as last rendered, to flash what changed
 
   function apiKey() {
@@ -85,7 +86,10 @@ function row(entry, className) {
     const score = document.createElement("td");
     score.className = "score";
     score.textContent = entry.score.toLocaleString("en");
-    tr.append(rank, playerCell(entry), score);
+    const tier = document.createElement("td");
+    tier.className = "tier";
+    tier.textContent = entry.tier || "";
+    tr.append(rank, playerCell(entry), score, tier);
     return tr;
   }
 
@@ -96,26 +100,58 @@ function row(entry, className) {
     shown = next;
     $("top-size").textContent = String(TOP);
     $("updated").textContent = "updated " + new Date().toLocaleTimeString();
-    setMessage("top-message", players.length ? "" : "No scores in " + game + " yet.", false);
+    const where = slice ? game + " (" + slice + ")" : game;
+    setMessage("top-message", players.length ? "" : "No scores in " + where + " yet.", false);
   }
 
   async function explainRefusal() {
     // EventSource hides the status of a refused stream; /topk tells why.
     try {
-      await getJson("/topk?" + query({ gameId: game, k: 1 }));
+      await getJson("/topk?" + query(sliceParams({ gameId: game, k: 1 })));
       setMessage("top-message", "The stream closed; pick the game again to retry.", true);
     } catch (error) {
       setMessage("top-message", error.message, true);
     }
   }
 
-  function watch(gameId) {
+  function sliceParams(params) {
+    return slice ? { ...params, slice: slice } : params;
+  }
+
+  function tierCutOff(tier) {
+    if (tier.top !== undefined) return "top " + tier.top;
+    if (tier.score !== undefined) return "score " + tier.score.toLocaleString("en");
+    return "everyone else";
+  }
+
+  async function describeGame() {
+    // The game's tiers, and its tag keys as slice suggestions.
+    try {
+      const described = await getJson("/games/" + encodeURIComponent(game));
+      const tiers = described.tiers || [];
+      $("tiers").textContent = tiers.length
+        ? "Tiers: " + tiers.map((tier) => tier.name + " (" + tierCutOff(tier) + ")").join(" · ")
+        : "";
+      $("tiers").hidden = !tiers.length;
+      $("slice-keys").replaceChildren(...(described.tags || []).map((key) => {
+        const option = document.createElement("option");
+        option.value = key + ":";
+        return option;
+      }));
+    } catch (_) {
+      $("tiers").hidden = true;
+    }
+  }
+
+  function watch(gameId, sliceText) {
     if (source) source.close();
     game = gameId;
+    slice = sliceText;
     shown = new Map();
     $("top").querySelector("tbody").replaceChildren();
     setStatus("connecting", "connecting");
-    const params = { gameId: game, k: TOP };
+    describeGame();
+    const params = sliceParams({ gameId: game, k: TOP });
     if (apiKey()) params.key = apiKey();
     const stream = new EventSource("/stream/topk?" + query(params));
     source = stream;
@@ -139,12 +175,14 @@ function row(entry, className) {
     });
     const url = new URL(location.href);
     url.searchParams.set("gameId", game);
+    if (slice) url.searchParams.set("slice", slice);
+    else url.searchParams.delete("slice");
     history.replaceState(null, "", url);
   }
 
   async function lookUp(userId) {
     const path = encodeURIComponent(userId);
-    const params = query({ gameId: game });
+    const params = query(sliceParams({ gameId: game }));
     $("standing").hidden = true;
     $("around").hidden = true;
     setMessage("player-message", "Looking up " + userId + "…", false);
@@ -161,6 +199,13 @@ function row(entry, className) {
         ? standing.next.userId + " (rank " + standing.next.rank + ", " + gapOf(standing) + " ahead)"
         : "nobody: leads the game";
       $("standing-season").textContent = standing.season;
+      $("standing-tier").textContent = standing.tier || "none";
+      $("standing-next-tier").textContent = standing.nextTier
+        ? standing.nextTier.name + " (" + standing.nextTier.gap.toLocaleString("en") + " points away)"
+        : "none";
+      $("standing-global").textContent = standing.slice
+        ? standing.globalRank + " of " + standing.globalTotal
+        : String(standing.rank);
       $("around").querySelector("tbody").replaceChildren(
         ...around.map((entry) => row(entry, entry.userId === userId ? "me" : "")));
       $("standing").hidden = false;
@@ -189,7 +234,7 @@ function row(entry, className) {
     event.preventDefault();
     sessionStorage.setItem(KEY_STORAGE, apiKey());
     const gameId = $("game").value.trim();
-    if (gameId) watch(gameId);
+    if (gameId) watch(gameId, $("slice").value.trim());
     listGames();
   });
 
@@ -204,10 +249,11 @@ function row(entry, className) {
   });
 
   $("key").value = sessionStorage.getItem(KEY_STORAGE) || "";
-  const initial = new URLSearchParams(location.search).get("gameId");
-  if (initial) {
-    $("game").value = initial;
-    watch(initial);
+  const initial = new URLSearchParams(location.search);
+  if (initial.get("gameId")) {
+    $("game").value = initial.get("gameId");
+    $("slice").value = initial.get("slice") || "";
+    watch(initial.get("gameId"), $("slice").value.trim());
   }
   listGames();
 })();
