@@ -28,6 +28,8 @@ ALLOW_OPEN_WRITES_VAR = "LEADERBOARD_ALLOW_OPEN_WRITES"
 DEAD_LETTER_TOPIC = "score_updates.dlq"
 #: The Kafka topic that game rule changes go through.
 GAME_RULE_UPDATES_TOPIC = "game_rule_updates"
+#: Where the final standings of each closed season are produced (docs/season-results.md).
+SEASON_RESULTS_TOPIC = "season_results"
 
 
 class SettingsError(ValueError):
