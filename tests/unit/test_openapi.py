@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import jsonschema
 import orjson
@@ -161,3 +163,21 @@ def test_season_results_records_match_the_schemas_described_for_them(document: d
     assert not validator("SeasonStanding").is_valid({**standing_records[0], "position": -1})
     assert not validator("SeasonClosed").is_valid({key: value for key, value in summary.items() if key != "top"})
     assert not validator("SeasonClosed").is_valid(standing_records[0])
+
+
+def test_the_season_results_doc_shows_the_schemas_of_the_openapi_document(document: dict) -> None:
+    schemas = document["components"]["schemas"]
+
+    def inlined(node: object) -> object:
+        if isinstance(node, dict):
+            if set(node) == {"$ref"}:
+                return inlined(schemas[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inlined(value) for key, value in node.items()}
+        return [inlined(value) for value in node] if isinstance(node, list) else node
+
+    text = (Path(__file__).parents[2] / "docs" / "season-results.md").read_text()
+    shown = {schema["title"]: schema for schema in map(json.loads, re.findall(r"```json\n(.*?)\n```", text, re.S))}
+    assert set(shown) == {"SeasonStanding", "SeasonClosed"}
+    for name, schema in shown.items():
+        assert {key: value for key, value in schema.items() if key not in ("$schema", "title")} == \
+            inlined(schemas[name])
