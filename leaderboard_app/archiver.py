@@ -7,9 +7,9 @@ period; reads of a season Redis no longer holds are answered from Cassandra.
 Copying is idempotent (same positions, same rows), so a leader that dies midway
 is simply followed by the next one doing it again.
 
-The same rows are produced to ``season_results`` (``season_results``), and the
-season leaves Redis only once Kafka has acknowledged all of them: a failure
-leaves it to the next round, which starts the season over (the records may
+The same rows go to the Kafka topic ``season_results`` (module ``season_results``),
+and the season leaves Redis only once Kafka has acknowledged all of them: a
+failure leaves it to the next round, which starts the season over (records may
 then repeat; consumers dedupe, see docs/season-results.md).
 
 A season is read in pages and written as it is read, in linear time whatever its
