@@ -5,7 +5,8 @@ Data flow, one module each:
     web/games.py   PUT /games -> topics.py game_rule_updates
     agents.py      score_updates -> tables.py player_scores -> sinks/redis.py, sinks/cassandra.py
                    game_rule_updates -> tables.py game_rules (global) -> sinks/cassandra.py
-    archiver.py    closed seasons: Redis -> Cassandra standings, then evicted from Redis
+    archiver.py    closed seasons: Redis -> Cassandra standings and season_results_topic
+                   (season_results.py), then evicted from Redis
     rebuild.py     Redis lost its data: table -> Redis again
     loadgen.py     faust -A leaderboard_app load-scores: synthetic submissions -> score_updates
     web/queries.py GET /topk, /around, /ranks, /rank, /history -> sinks/redis.py (history: Cassandra)
@@ -43,7 +44,8 @@ from leaderboard_app.settings import SCORE_UPDATES_TOPIC, Settings
 from leaderboard_app.sinks.cassandra import CassandraArchive
 from leaderboard_app.sinks.redis import RedisLeaderboard
 from leaderboard_app.tables import game_rules_table, player_scores_table
-from leaderboard_app.topics import dead_letter_topic, game_rule_updates_topic, score_updates_topic
+from leaderboard_app.topics import dead_letter_topic, game_rule_updates_topic, score_updates_topic, \
+    season_results_topic
 from leaderboard_app.web import register_views
 from leaderboard_app.web.base import json_errors
 from leaderboard_app.web.live import TopFeeds
@@ -120,6 +122,7 @@ class LeaderboardApp(faust.App):
         self.score_updates_topic = score_updates_topic(self, settings)
         self.game_rule_updates_topic = game_rule_updates_topic(self, settings)
         self.dead_letter_topic = dead_letter_topic(self, settings)
+        self.season_results_topic = season_results_topic(self, settings)
         self.player_scores = player_scores_table(self, settings)
         self.game_rules = game_rules_table(self, settings)
         register_agents(self)

@@ -1,4 +1,4 @@
-"""Closed seasons: final standings from Redis to Cassandra, then out of Redis.
+"""Closed seasons: final standings from Redis to Cassandra and Kafka, then out of Redis.
 
 Once a season's grace period has ended no score can land in it any more, so its
 ranking is final. The leader worker copies it, best first with ranks, into
@@ -6,6 +6,11 @@ Cassandra's standings tables and then lets Redis forget it after the retention
 period; reads of a season Redis no longer holds are answered from Cassandra.
 Copying is idempotent (same positions, same rows), so a leader that dies midway
 is simply followed by the next one doing it again.
+
+The same rows go to the Kafka topic ``season_results`` (module ``season_results``),
+and the season leaves Redis only once Kafka has acknowledged all of them: a
+failure leaves it to the next round, which starts the season over (records may
+then repeat; consumers dedupe, see docs/season-results.md).
 
 A season is read in pages and written as it is read, in linear time whatever its
 ties: a daily game where every player scored 0 once froze a worker (and Redis, in
@@ -21,6 +26,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from leaderboard_app.models import PlayerStanding, RankedPlayer
+from leaderboard_app.season_results import SeasonResults, SeasonResultsProducer, Sender
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -74,33 +80,49 @@ class FinalStandings:
             yield position, PlayerStanding(player=player, total=self.total, worse=worse, next=above)
 
 
-async def archive_season(redis: RedisLeaderboard, archive: CassandraArchive, game_id: str, season: str,
-                         order: str) -> int:
-    """Copy a closed season's standings from Redis to Cassandra; return how many players it had."""
+async def archive_season(redis: RedisLeaderboard, archive: CassandraArchive, results_topic: Sender,
+                         game_id: str, season: str, order: str, closed_at_us: int, ack_timeout: float) -> int:
+    """Copy a closed season's standings from Redis to Cassandra and to ``results_topic``; return
+    how many players it had.
+
+    Returns once Cassandra holds every row and Kafka acknowledged every record;
+    raises if either failed.
+    """
     at_us = time.time_ns() // 1000
     total = await redis.total_members(game_id, season)
     standings = FinalStandings(total)
+    results = SeasonResultsProducer(results_topic, SeasonResults(game_id, season, total, closed_at_us),
+                                    ack_timeout)
     for offset in range(0, total, PAGE_SIZE):
         page = await redis.top(game_id, season, order, count=PAGE_SIZE, offset=offset)
-        await _write(archive, game_id, season, standings.add(page), at_us)
-    await _write(archive, game_id, season, standings.finish(), at_us)
+        await _write(archive, results, game_id, season, standings.add(page), at_us)
+    await _write(archive, results, game_id, season, standings.finish(), at_us)
     await archive.store_season_total(game_id, season, total, at_us)
+    await results.finish()
     return total
 
 
-async def _write(archive: CassandraArchive, game_id: str, season: str,
+async def _write(archive: CassandraArchive, results: SeasonResultsProducer, game_id: str, season: str,
                  rows: Iterator[tuple[int, PlayerStanding]], at_us: int) -> None:
     while chunk := list(islice(rows, WRITE_CHUNK)):
+        # Kafka acknowledges the chunk while Cassandra stores it.
+        await results.send(chunk)
         await archive.store_standings(game_id, season, chunk, at_us)
+        await results.acknowledged()
 
 
 async def archive_due_seasons(app: LeaderboardApp) -> int:
-    """Archive and evict every season whose grace period has ended; return how many."""
+    """Archive, publish and evict every season whose grace period has ended; return how many."""
     redis, archive = app.redis_leaderboard, app.archive
+    due = await redis.due_seasons(app.clock.now_us())
+    if due:
+        await app.season_results_topic.maybe_declare()
     done = 0
-    for game_id, season in await redis.due_seasons(app.clock.now_us()):
+    for game_id, season, closed_at_us in due:
         order = (await app.rules_for(game_id)).order
-        players = await archive_season(redis, archive, game_id, season, order)
+        players = await archive_season(redis, archive, app.season_results_topic, game_id, season, order,
+                                       closed_at_us, app.settings.kafka_ack_timeout)
+        # Only now: a season evicted before its results were acknowledged could never be produced again.
         await redis.evict_season(game_id, season, app.settings.season_retention)
         logger.info("archived season %s of game %r (%d players)", season, game_id, players)
         done += 1
@@ -114,5 +136,5 @@ def register_archiver(app: LeaderboardApp) -> None:
     async def archive_closed_seasons() -> None:
         try:
             await archive_due_seasons(app)
-        except Exception as exc:  # Cassandra or Redis away: try again next round
+        except Exception as exc:  # Cassandra, Redis or Kafka away: try again next round
             logger.warning("archiving closed seasons failed (%s); will retry", exc)

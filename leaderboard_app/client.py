@@ -26,10 +26,14 @@ Every error answer raises; all of them derive from ``LeaderboardClientError``:
           └── ServiceUnavailable    503  Kafka, Redis or Cassandra did not answer
 
 Other statuses (a 500, a proxy's 502) raise ``ApiError`` itself.
+
+``decode_season_result`` reads the records of the ``season_results`` Kafka topic
+(docs/season-results.md) into ``SeasonStanding`` and ``SeasonClosed``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -63,6 +67,8 @@ __all__ = [
     "RateLimited",
     "Readiness",
     "RequestTimeout",
+    "SeasonClosed",
+    "SeasonStanding",
     "ServiceUnavailable",
     "Standing",
     "SubmissionFields",
@@ -73,6 +79,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "UnexpectedResponse",
+    "decode_season_result",
 ]
 
 T = TypeVar("T")
@@ -301,6 +308,50 @@ class Readiness:
     pending_cassandra_writes: int
     restoring_tables: bool
     lag: int | None
+
+
+# -- season_results records (Kafka, not HTTP) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeasonStanding:
+    """A player's final place in a closed season (a ``standing`` record)."""
+
+    game_id: str
+    season: str
+    player: RankedPlayer
+    #: 0-based place in the final order (ties listed by who reached the score first).
+    position: int
+    total: int
+    closed_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeasonClosed:
+    """The last record of a closed season: every standing of it came before this one."""
+
+    game_id: str
+    season: str
+    total: int
+    closed_at_us: int
+    #: Up to the best 1,000 players, best first.
+    top: list[RankedPlayer]
+
+
+def decode_season_result(raw: bytes) -> SeasonStanding | SeasonClosed | None:
+    """Decode a ``season_results`` record value; None for a record type this client does not know.
+
+    Unknown types are not errors, so a consumer keeps working when a kind of record is added.
+    """
+    body = json.loads(raw)
+    kind = body.get("type")
+    if kind == "standing":
+        return SeasonStanding(game_id=body["gameId"], season=body["season"], player=_ranked(body),
+                              position=body["position"], total=body["total"], closed_at_us=body["closedAtUs"])
+    if kind == "season_closed":
+        return SeasonClosed(game_id=body["gameId"], season=body["season"], total=body["total"],
+                            closed_at_us=body["closedAtUs"], top=[_ranked(entry) for entry in body["top"]])
+    return None
 
 
 # -- the mapping shared by both clients --------------------------------------------

@@ -28,6 +28,8 @@ ALLOW_OPEN_WRITES_VAR = "LEADERBOARD_ALLOW_OPEN_WRITES"
 DEAD_LETTER_TOPIC = "score_updates.dlq"
 #: The Kafka topic that game rule changes go through.
 GAME_RULE_UPDATES_TOPIC = "game_rule_updates"
+#: Where the final standings of each closed season are produced (docs/season-results.md).
+SEASON_RESULTS_TOPIC = "season_results"
 
 
 class SettingsError(ValueError):
@@ -97,7 +99,8 @@ class Settings:
     cassandra_read_consistency: str = "LOCAL_ONE"
     cassandra_username: str = ""
     cassandra_password: str = field(default="", repr=False)
-    #: Seconds POST /score waits for Kafka's acknowledgement before answering 503.
+    #: Seconds POST /score waits for Kafka's acknowledgement before answering 503 (and the
+    #: archiver for a chunk of season_results records before retrying the season next round).
     kafka_ack_timeout: float = 10.0
     #: Seconds after a season closed during which late submissions are still accepted.
     season_grace: float = 600.0

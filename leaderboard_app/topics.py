@@ -9,7 +9,8 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from leaderboard_app.kafka_connection import KafkaConnection
-from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC, Settings
+from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC, \
+    SEASON_RESULTS_TOPIC, Settings
 
 
 def score_updates_topic(app: faust.App, settings: Settings) -> faust.TopicT:
@@ -51,6 +52,20 @@ def game_rule_updates_topic(app: faust.App, settings: Settings) -> faust.TopicT:
     return app.topic(
         GAME_RULE_UPDATES_TOPIC, key_type=bytes, value_type=bytes, value_serializer="raw",
         partitions=1, internal=True, config=settings.topic_config,
+    )
+
+
+def season_results_topic(app: faust.App, settings: Settings) -> faust.TopicT:
+    """Declare ``season_results``: key = ``[gameId, season]`` (JSON), value = a standing or the
+    season's summary (JSON), for the services that reward players (docs/season-results.md).
+
+    The service only produces to it, and Faust declares only the topics it
+    consumes, so the archiver declares it (``maybe_declare``) before producing:
+    auto-created by the broker it would get the broker's defaults instead.
+    """
+    return app.topic(
+        SEASON_RESULTS_TOPIC, key_type=bytes, value_type=bytes, value_serializer="raw",
+        partitions=app.conf.topic_partitions, internal=True, config=settings.topic_config,
     )
 
 

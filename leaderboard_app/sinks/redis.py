@@ -636,10 +636,14 @@ class RedisLeaderboard(Service):
         """Return whether Redis still holds the season (closed seasons are evicted)."""
         return bool(await self._read_game(game_id, lambda: self.client.exists(season_keys(game_id, season)[0])))
 
-    async def due_seasons(self, now_us: int, limit: int = 100) -> list[tuple[str, str]]:
-        """Return (gameId, season) pairs whose grace period has ended, oldest first."""
-        due = await self._read(self.client.zrangebyscore(CLOSING_KEY, "-inf", now_us, start=0, num=limit))
-        return [tuple(orjson.loads(item)) for item in due]  # type: ignore[misc]
+    async def due_seasons(self, now_us: int, limit: int = 100) -> list[tuple[str, str, int]]:
+        """Return (gameId, season, closesAtUs) of seasons whose grace period has ended, oldest first.
+
+        closesAtUs is the instant recorded when the season got its first score (end + grace).
+        """
+        due = await self._read(self.client.zrangebyscore(CLOSING_KEY, "-inf", now_us, start=0, num=limit,
+                                                         withscores=True, score_cast_func=_exact_int))
+        return [(*orjson.loads(item), closes_at_us) for item, closes_at_us in due]
 
     async def evict_season(self, game_id: str, season: str, retention: float) -> None:
         """Let Redis forget an archived season after ``retention`` seconds, and stop tracking it."""

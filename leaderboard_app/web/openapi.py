@@ -26,7 +26,9 @@ from leaderboard_app.models import (
     OPERATORS,
     ORDERS,
 )
+from leaderboard_app.season_results import SEASON_CLOSED, STANDING, TOP_SIZE
 from leaderboard_app.seasons import RESETS
+from leaderboard_app.settings import SEASON_RESULTS_TOPIC
 from leaderboard_app.tiers import MAX_TIER_NAME_LENGTH, MAX_TIERS
 from leaderboard_app.web.base import LAG_HEADER, SEASON_HEADER, LeaderboardView
 from leaderboard_app.web.games import MAX_GAMES_PAGE
@@ -39,6 +41,8 @@ OPENAPI_PATH = "/openapi.json"
 BEARER = "bearerKey"
 #: Per operation, the key scope it needs: read, write, admin (absent: open).
 SCOPE_EXTENSION = "x-scope"
+#: On a schema that is not an HTTP body but the value of records of this Kafka topic.
+KAFKA_TOPIC_EXTENSION = "x-kafka-topic"
 #: aiohttp refuses a longer request line (400, plain text) before any view runs.
 MAX_REQUEST_LINE = 8190
 #: The longest userIds value and the most userId parameters described: together they always
@@ -251,6 +255,45 @@ def _schemas() -> dict[str, Any]:
                     "description": "as X-Leaderboard-Lag; null when unknown"},
         }, ("status", "kafka", "redis", "cassandra", "partitions", "pendingCassandraWrites", "restoringTables",
             "lag")),
+    }
+
+
+def _season_result_schemas() -> dict[str, Any]:
+    """The values of the season_results Kafka topic (docs/season-results.md): no endpoint returns them,
+    but their schemas sit with the others so that one document describes every JSON the service emits."""
+    kafka = {KAFKA_TOPIC_EXTENSION: SEASON_RESULTS_TOPIC}
+    ranked = {
+        "userId": _schema("Id"),
+        "score": _schema("Score"),
+        "rank": _integer("1-based competition rank: equal scores share a rank (1, 2, 2, 4)", 1),
+        "displayName": _schema("DisplayName"),
+    }
+    season = {
+        "gameId": _schema("Id"),
+        "season": _schema("Season"),
+        "closedAtUs": _integer("When the season stopped taking scores (its end plus the grace period), in "
+                               "microseconds since the epoch: the same in every repeat of the season's records", 0),
+    }
+    return {
+        "SeasonStanding": {**_object({
+            "type": {"const": STANDING},
+            **season,
+            **ranked,
+            "position": _integer("0-based place in the final order; tied players are listed by who reached the "
+                                 "score first", 0),
+            "total": _integer("players ranked in the season", 1),
+        }, ("type", "gameId", "season", "userId", "score", "rank", "position", "total", "closedAtUs"),
+            f"Kafka topic {SEASON_RESULTS_TOPIC} (not an HTTP body): one player's final standing in a closed "
+            "season. Key: the JSON array [gameId, season]."), **kafka},
+        "SeasonClosed": {**_object({
+            "type": {"const": SEASON_CLOSED},
+            **season,
+            "total": _integer("players ranked in the season", 0),
+            "top": {"type": "array", "maxItems": TOP_SIZE, "description": f"the best {TOP_SIZE:,} players, best first",
+                    "items": _object(ranked, ("userId", "score", "rank"))},
+        }, ("type", "gameId", "season", "total", "closedAtUs", "top"),
+            f"Kafka topic {SEASON_RESULTS_TOPIC} (not an HTTP body): the last record of a closed season, after "
+            "every SeasonStanding of it. Key: the JSON array [gameId, season]."), **kafka},
     }
 
 
@@ -514,7 +557,7 @@ def build_openapi_document() -> dict[str, Any]:
         ],
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_season_result_schemas()},
             "parameters": _parameters(),
             "headers": _headers(),
             "responses": _responses(),

@@ -1,4 +1,4 @@
-"""Archiving a closed season on the real Redis and Cassandra: linear in its ties, never blocking for long."""
+"""Archiving a closed season on the real Redis, Cassandra and Kafka: linear in its ties, never blocking for long."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis
+from aiokafka import AIOKafkaProducer
 
 from leaderboard_app.archiver import archive_season
 from leaderboard_app.models import SeasonScore
+from leaderboard_app.settings import SEASON_RESULTS_TOPIC
 from leaderboard_app.sinks.cassandra import CassandraArchive
 from leaderboard_app.sinks.redis import PlayerWrite, RedisLeaderboard
 from tests.integration.conftest import SETTINGS
@@ -36,6 +38,31 @@ async def stores(services: None) -> AsyncIterator[tuple[RedisLeaderboard, Cassan
     await index.stop()
 
 
+class SeasonResultsTopic:
+    """``season_results`` through an aiokafka producer of the test's own, acks=all like the worker's."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.acknowledged = 0
+
+    async def send(self, *, key: bytes, value: bytes, force: bool) -> asyncio.Future:
+        sent = await self.producer.send(SEASON_RESULTS_TOPIC, value=value, key=key)
+        sent.add_done_callback(self._count)
+        return sent
+
+    def _count(self, sent: asyncio.Future) -> None:
+        if not sent.exception():
+            self.acknowledged += 1
+
+
+@pytest.fixture
+async def results_topic(services: None) -> AsyncIterator[SeasonResultsTopic]:
+    producer = AIOKafkaProducer(**SETTINGS.kafka.client_options(), acks="all")
+    await producer.start()
+    yield SeasonResultsTopic(producer)
+    await producer.stop()
+
+
 async def longest_stall(done: asyncio.Event) -> float:
     """The longest the event loop went between two turns of this task until ``done``."""
     longest, last = 0.0, time.monotonic()
@@ -47,7 +74,8 @@ async def longest_stall(done: asyncio.Event) -> float:
 
 
 async def test_a_season_of_a_hundred_thousand_tied_players_is_archived_without_blocking(
-        stores: tuple[RedisLeaderboard, CassandraArchive], redis_client: redis.Redis) -> None:
+        stores: tuple[RedisLeaderboard, CassandraArchive], results_topic: SeasonResultsTopic,
+        redis_client: redis.Redis) -> None:
     index, archive = stores
     game, season = f"tied-{uuid.uuid4().hex[:12]}", "2026-11-27"
     at_us = time.time_ns() // 1000
@@ -67,13 +95,15 @@ async def test_a_season_of_a_hundred_thousand_tied_players_is_archived_without_b
         done = asyncio.Event()
         stall = asyncio.ensure_future(longest_stall(done))
         try:
-            archived = await archive_season(index, archive, game, season, "desc")
+            archived = await archive_season(index, archive, results_topic, game, season, "desc",
+                                            closed_at_us=at_us, ack_timeout=30)
         finally:
             done.set()
         slow_commands = redis_client.slowlog_get(128)
     finally:
         redis_client.config_set("slowlog-log-slower-than", threshold)
     assert archived == TIED_PLAYERS
+    assert results_topic.acknowledged == TIED_PLAYERS + 1  # a standing each, then the summary
     assert [entry["command"] for entry in slow_commands] == []
     assert await stall < LONGEST_STALL_S
 

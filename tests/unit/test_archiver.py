@@ -1,13 +1,20 @@
-"""archiver.FinalStandings: a closed season's rows, from pages of players best first."""
+"""archiver: a closed season's rows, from pages of players best first, and the order of its steps."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
+import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaderboard_app.archiver import FinalStandings
-from leaderboard_app.models import RankedPlayer
+from leaderboard_app.archiver import FinalStandings, archive_due_seasons
+from leaderboard_app.models import GameRules, RankedPlayer
 from leaderboard_app.scoring import competition_ranks
+from leaderboard_app.seasons import Clock
+from leaderboard_app.settings import Settings
 
 
 def season(scores: list[int]) -> list[RankedPlayer]:
@@ -43,3 +50,74 @@ def test_a_hundred_thousand_tied_players_are_handled_once_each() -> None:
     rows = rows_in_pages(players, 2_000)
     assert len(rows) == 100_000
     assert {(standing.player.rank, standing.worse, standing.next) for _, standing in rows} == {(1, 0, None)}
+
+
+class Recorder:
+    """Stand-ins for Redis, Cassandra and the season_results topic that log, in one list, what the archiver does."""
+
+    def __init__(self, players: list[RankedPlayer], refuse: bool = False) -> None:
+        self.players = players
+        self.refuse = refuse
+        self.log: list[str] = []
+
+    # Redis
+    async def due_seasons(self, now_us: int) -> list[tuple[str, str, int]]:
+        return [("g", "2026-11-26", 1_764_201_600_000_000)]
+
+    async def total_members(self, game_id: str, season: str) -> int:
+        return len(self.players)
+
+    async def top(self, game_id: str, season: str, order: str, count: int, offset: int) -> list[RankedPlayer]:
+        return self.players[offset:offset + count]
+
+    async def evict_season(self, game_id: str, season: str, retention: float) -> None:
+        self.log.append("evict")
+
+    # Cassandra
+    async def store_standings(self, game_id: str, season: str, chunk: list, at_us: int) -> None:
+        self.log.append(f"cassandra {len(chunk)}")
+
+    async def store_season_total(self, game_id: str, season: str, total: int, at_us: int) -> None:
+        self.log.append("cassandra total")
+
+    # Kafka: each record is acknowledged (or refused) on a later turn of the loop, as a broker answers.
+    async def maybe_declare(self) -> None:
+        self.log.append("declare")
+
+    async def send(self, *, key: bytes, value: bytes, force: bool) -> asyncio.Future[None]:
+        kind = orjson.loads(value)["type"]
+        self.log.append(f"send {kind}")
+        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self.refuse:
+            loop.call_soon(answer.set_exception, RuntimeError("NotEnoughReplicas"))
+        else:
+            loop.call_soon(lambda: (answer.set_result(None), self.log.append(f"ack {kind}")))
+        return answer
+
+
+def leader_app(recorder: Recorder) -> SimpleNamespace:
+    async def rules_for(game_id: str) -> GameRules:
+        return GameRules(reset="daily")
+
+    return SimpleNamespace(redis_leaderboard=recorder, archive=recorder, season_results_topic=recorder,
+                           clock=Clock(), rules_for=rules_for,
+                           settings=Settings(season_retention=0, kafka_ack_timeout=5))
+
+
+async def test_a_season_is_evicted_only_after_kafka_acknowledged_every_record_of_it() -> None:
+    recorder = Recorder(season([5, 4, 4, 1]))
+    assert await archive_due_seasons(leader_app(recorder)) == 1
+    log = recorder.log
+    assert log[0] == "declare" and log[-1] == "evict"
+    assert log.count("send standing") == log.count("ack standing") == 4
+    # The summary goes out once every standing is acknowledged, and the eviction once it is.
+    assert log.index("send season_closed") > max(i for i, entry in enumerate(log) if entry == "ack standing")
+    assert log.index("ack season_closed") == len(log) - 2
+
+
+async def test_a_season_kafka_refused_stays_in_redis_for_the_next_round() -> None:
+    recorder = Recorder(season([5, 4]), refuse=True)
+    with pytest.raises(RuntimeError, match="NotEnoughReplicas"):
+        await archive_due_seasons(leader_app(recorder))
+    assert "evict" not in recorder.log and "send season_closed" not in recorder.log

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from leaderboard_app.archiver import FinalStandings
 from leaderboard_app.client import (
     ApiError,
     BadRequest,
@@ -28,13 +29,17 @@ from leaderboard_app.client import (
     RankedPlayer,
     RateLimited,
     RequestTimeout,
+    SeasonClosed,
+    SeasonStanding,
     ServiceUnavailable,
     SubmissionFields,
     SyncLeaderboardClient,
     TransportError,
     Unauthorized,
     UnexpectedResponse,
+    decode_season_result,
 )
+from leaderboard_app.season_results import season_result_values
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -248,3 +253,27 @@ async def test_no_answer_is_a_transport_error(call: Any) -> None:
 
     with pytest.raises(TransportError, match="connection refused"):
         await call(refuse, "health")
+
+
+# -- season_results records ------------------------------------------------------------
+
+
+def test_season_result_records_decode_into_typed_standings_and_the_summary() -> None:
+    players = [RankedPlayer("ann", 30, 1, display_name="Ann"), RankedPlayer("bob", 20, 2), RankedPlayer("cy", 20, 2)]
+    standings = FinalStandings(3)
+    rows = [*standings.add(players), *standings.finish()]
+    decoded = [decode_season_result(value) for value in season_result_values("tetris", "2026-11", 3, 17, rows)]
+    assert decoded == [
+        SeasonStanding("tetris", "2026-11", RankedPlayer("ann", 30, 1, display_name="Ann"), 0, 3, 17),
+        SeasonStanding("tetris", "2026-11", RankedPlayer("bob", 20, 2), 1, 3, 17),
+        SeasonStanding("tetris", "2026-11", RankedPlayer("cy", 20, 2), 2, 3, 17),
+        SeasonClosed("tetris", "2026-11", 3, 17, players),
+    ]
+
+
+def test_a_season_result_of_an_unknown_type_decodes_to_none_and_a_malformed_one_raises() -> None:
+    assert decode_season_result(b'{"type": "tournament_closed", "gameId": "g"}') is None
+    with pytest.raises(KeyError):
+        decode_season_result(b'{"type": "standing", "gameId": "g"}')
+    with pytest.raises(ValueError):
+        decode_season_result(b"not json")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
+import jsonschema
 import orjson
 import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from leaderboard_app.app import create_app
+from leaderboard_app.archiver import FinalStandings
+from leaderboard_app.models import RankedPlayer
+from leaderboard_app.season_results import season_result_values
 from leaderboard_app.settings import Settings
 from leaderboard_app.web.docs import DocsRenderer, docs_html
 from leaderboard_app.web.openapi import MAX_REQUEST_LINE, SCOPE_EXTENSION, build_openapi_document, openapi_json
@@ -139,3 +145,39 @@ def test_every_described_ranks_request_fits_the_request_line(document: dict) -> 
         query += repeats * (len(parameter["name"]) + 2 + 12 * value)  # "&name=", every character percent-encoded
     assert {p["name"] for p in parameters} >= {"userId", "userIds", "gameId"}
     assert len("GET /ranks? HTTP/1.1") + query <= MAX_REQUEST_LINE
+
+
+def test_season_results_records_match_the_schemas_described_for_them(document: dict) -> None:
+    def validator(name: str) -> jsonschema.Draft202012Validator:
+        return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
+                                                "components": document["components"]})
+
+    standings = FinalStandings(2)
+    players = [RankedPlayer("ann", 3, 1, display_name="Ann"), RankedPlayer("bob", 3, 1)]
+    rows = [*standings.add(players), *standings.finish()]
+    *standing_records, summary = [orjson.loads(value) for value in season_result_values("g", "2026-11", 2, 5, rows)]
+    for record in standing_records:
+        validator("SeasonStanding").validate(record)
+    validator("SeasonClosed").validate(summary)
+    # The schemas would notice a record that broke them.
+    assert not validator("SeasonStanding").is_valid({**standing_records[0], "position": -1})
+    assert not validator("SeasonClosed").is_valid({key: value for key, value in summary.items() if key != "top"})
+    assert not validator("SeasonClosed").is_valid(standing_records[0])
+
+
+def test_the_season_results_doc_shows_the_schemas_of_the_openapi_document(document: dict) -> None:
+    schemas = document["components"]["schemas"]
+
+    def inlined(node: object) -> object:
+        if isinstance(node, dict):
+            if set(node) == {"$ref"}:
+                return inlined(schemas[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inlined(value) for key, value in node.items()}
+        return [inlined(value) for value in node] if isinstance(node, list) else node
+
+    text = (Path(__file__).parents[2] / "docs" / "season-results.md").read_text()
+    shown = {schema["title"]: schema for schema in map(json.loads, re.findall(r"```json\n(.*?)\n```", text, re.S))}
+    assert set(shown) == {"SeasonStanding", "SeasonClosed"}
+    for name, schema in shown.items():
+        assert {key: value for key, value in schema.items() if key not in ("$schema", "title")} == \
+            inlined(schemas[name])
