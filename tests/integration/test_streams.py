@@ -205,12 +205,26 @@ def test_every_stream_of_a_player_gets_the_events_whichever_worker_applies_the_w
                 event = next_rank(events)
                 assert (event["rank"], event["previousRank"], event["overtakenBy"]) == (2, 1, [writer_user])
 
-        # Closed: no worker watches a any more, so the agent computes nothing for them.
-        eventually(lambda: _absent(redis_client, game, season), timeout=10)
+
+def test_closing_a_players_last_stream_unwatches_them(applying: None, workers: WorkerGroup, game: str,
+                                                       redis_client: redis.Redis) -> None:
+    # Read here, not by EventStream's thread: a socket closed while another thread waits in
+    # recv() stays open until data comes (the next keepalive, 15 s later).
+    url = "/stream/player/a"
+    with httpx.Client(base_url=workers.urls[1], timeout=10, headers=bearer("read")) as client, ExitStack() as stack:
+        for _ in range(2):
+            response = stack.enter_context(client.stream("GET", url, params={"gameId": game}))
+            lines = response.iter_lines()
+            while not next(lines).startswith("data: "):
+                pass
+        key = watched_key(game, "all")
+        assert redis_client.zcard(key) == 1  # one entry for the worker's two streams
+    # Closed: nobody watches a any more, so the agent computes nothing for them.
+    eventually(lambda: _absent(redis_client, key), timeout=10)
 
 
-def _absent(client: redis.Redis, game: str, season: str) -> None:
-    assert client.zcard(watched_key(game, season)) == 0
+def _absent(client: redis.Redis, key: str) -> None:
+    assert client.zcard(key) == 0
 
 
 def test_the_stream_checks_its_key_and_parameters(applying: None, workers: WorkerGroup, game: str) -> None:
