@@ -36,6 +36,7 @@ from leaderboard_app.planning import (
     skipped_before,
     write_stamp,
 )
+from leaderboard_app.rank_changes import events_by_worker
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import PlayerWrite
@@ -266,9 +267,12 @@ class ScoreApplier:
         return PlayerState.from_bytes(stored) if stored else PlayerState()
 
     async def _flush(self, batch: _Batch) -> None:
-        """Write the batch's Redis changes in one round trip, then answer who waits for them."""
-        await self.redis.apply(batch.redis_writes, batch.next_offsets())
+        """Write the batch's Redis changes in one round trip, then answer who waits for them and
+        tell the workers streaming players whose rank it changed."""
+        rank_changes = await self.redis.apply(batch.redis_writes, batch.next_offsets())
         batch.redis_writes.clear()
+        if rank_changes:
+            await self.redis.publish_rank_events(events_by_worker(rank_changes))
         await self._send_replies([reply for reply in batch.replies if reply.after is None], batch)
         for reply in batch.replies:
             if reply.after is not None:  # answered when done, without holding the agent up

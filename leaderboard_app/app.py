@@ -10,6 +10,7 @@ Data flow, one module each:
     rebuild.py     Redis lost its data: table -> Redis again
     loadgen.py     faust -A leaderboard_app load-scores: synthetic submissions -> score_updates
     web/queries.py GET /topk, /around, /ranks, /rank, /history -> sinks/redis.py (history: Cassandra)
+    web/streams.py GET /stream/player: rank changes the agent's writes report (rank_changes.py)
 
 ``faust -A leaderboard_app worker`` finds the ``app`` built at the bottom.
 """
@@ -49,6 +50,7 @@ from leaderboard_app.topics import dead_letter_topic, game_rule_updates_topic, s
 from leaderboard_app.web import register_views
 from leaderboard_app.web.base import json_errors
 from leaderboard_app.web.live import TopFeeds
+from leaderboard_app.web.streams import PlayerStreams
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +110,11 @@ class LeaderboardApp(faust.App):
         self.rules_cache = GameRulesCache(self._load_rules)
         #: Requests of this worker waiting for the agent (wait=true, DELETE).
         self.waiting_replies = WaitingReplies(new_worker_id())
+        #: The GET /stream/player streams open here; the agent's rank changes reach them by the subscription.
+        self.player_streams = PlayerStreams(self.redis_leaderboard, self.waiting_replies.worker_id)
         self.subscriptions = subscriptions_for(settings.redis, self.rules_cache.changed, self.waiting_replies,
-                                               on_live=self.rules_cache.set_live, beacon=self.beacon)
+                                               on_live=self.rules_cache.set_live,
+                                               rank_changes=self.player_streams.deliver, beacon=self.beacon)
         self.archive = CassandraArchive(settings, metrics=metrics, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.kafka, beacon=self.beacon)
         self.lag_monitor = LagMonitor(self.kafka_health, self.redis_leaderboard, SCORE_UPDATES_TOPIC,
@@ -135,6 +140,7 @@ class LeaderboardApp(faust.App):
         self.on_rebalance_complete.connect(self._remember_restored_assignment)
         # Open event streams would hold the web server's shutdown for a minute.
         self.web.web_app.on_shutdown.append(self.top_feeds.close)
+        self.web.web_app.on_shutdown.append(self.player_streams.shutdown)
 
     async def _remember_restored_assignment(self, sender: Any, **kwargs: Any) -> None:
         # Faust sends this once the tables of the new assignment are restored.

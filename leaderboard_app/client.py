@@ -24,6 +24,12 @@ Every error answer raises; all of them derive from ``LeaderboardClientError``:
           ├── PayloadTooLarge       413  the body exceeds the endpoint's limit
           ├── RateLimited           429  too many requests; .retry_after seconds
           └── ServiceUnavailable    503  Kafka, Redis or Cassandra did not answer
+     StreamOverflow                 a rank stream fell too far behind; the server closed it
+
+``stream_player`` follows one player's rank (GET /stream/player, Server-Sent Events):
+
+    async for change in client.stream_player("ann", "tetris"):
+        print(change.rank, change.overtaken_by)
 
 Other statuses (a 500, a proxy's 502) raise ``ApiError`` itself.
 
@@ -34,7 +40,7 @@ Other statuses (a 500, a proxy's 502) raise ``ApiError`` itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
@@ -62,6 +68,7 @@ __all__ = [
     "NextPlayer",
     "NotFound",
     "PayloadTooLarge",
+    "RankChange",
     "RankedPlayer",
     "Ranking",
     "RateLimited",
@@ -69,8 +76,10 @@ __all__ = [
     "RequestTimeout",
     "SeasonClosed",
     "SeasonStanding",
+    "ServerSentEvents",
     "ServiceUnavailable",
     "Standing",
+    "StreamOverflow",
     "SubmissionFields",
     "SubmitResult",
     "SyncLeaderboardClient",
@@ -88,6 +97,9 @@ T = TypeVar("T")
 #: default) for Kafka's acknowledgement and then 5 s more for ``wait=True``; beyond that a
 #: worker that has not answered is in trouble.
 DEFAULT_TIMEOUT = 30.0
+#: Seconds a rank stream may stay silent before it counts as dead (the server sends a
+#: comment every 15 s).
+STREAM_READ_TIMEOUT = 60.0
 SEASON_HEADER = "X-Leaderboard-Season"
 LAG_HEADER = "X-Leaderboard-Lag"
 
@@ -159,6 +171,10 @@ class RateLimited(ApiError):
 
 class ServiceUnavailable(ApiError):
     """503: a backing service (Kafka, Redis, Cassandra) did not answer in time."""
+
+
+class StreamOverflow(LeaderboardClientError):
+    """The server closed a rank stream because its reader fell too far behind; open a new one."""
 
 
 _ERRORS: dict[int, type[ApiError]] = {
@@ -280,6 +296,31 @@ class Standing:
     slice: str | None = None
     global_rank: int | None = None
     global_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RankChange:
+    """An event of a player's rank stream: their rank now (the first one: at connect) and what changed it.
+
+    ``rank``/``score`` are None while the player has no score in the season;
+    ``previous_rank`` is None in the first event. ``overtaken_by``/``passed`` name up to
+    10 players; the counts say how many there were. ``entered``/``left``: "top10",
+    "top100" or None.
+    """
+
+    game_id: str
+    season: str
+    user_id: str
+    rank: int | None
+    previous_rank: int | None
+    score: int | None
+    previous_score: int | None
+    overtaken_by: tuple[str, ...]
+    overtaken_by_count: int
+    passed: tuple[str, ...]
+    passed_count: int
+    entered: str | None
+    left: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,6 +570,59 @@ def _ready() -> _Call[Readiness]:
     return _Call("GET", "/ready", parse, success=frozenset({200, 503}))
 
 
+def _rank_change(data: Mapping[str, Any]) -> RankChange:
+    return RankChange(
+        game_id=data["gameId"], season=data["season"], user_id=data["userId"], rank=data["rank"],
+        previous_rank=data["previousRank"], score=data["score"], previous_score=data.get("previousScore"),
+        overtaken_by=tuple(data["overtakenBy"]), overtaken_by_count=data["overtakenByCount"],
+        passed=tuple(data["passed"]), passed_count=data["passedCount"], entered=data["entered"], left=data["left"],
+    )
+
+
+class ServerSentEvents:
+    """Reads Server-Sent Events a line at a time (the lines without their ends), as the HTML
+    standard's parser does for the fields used here: ``event`` and ``data`` (several data
+    lines join with a newline); comments, ``id`` and ``retry`` are ignored."""
+
+    def __init__(self) -> None:
+        self._name = "message"
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        """Take one line; return the (event name, data) it completes, if any."""
+        if line == "":
+            event = (self._name, "\n".join(self._data)) if self._data else None
+            self._name, self._data = "message", []
+            return event
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            self._name = value
+        elif field == "data":
+            self._data.append(value)
+        return None
+
+
+def _rank_stream_event(name: str, data: str, status: int) -> RankChange | None:
+    """The change an event of a rank stream holds; None for events of other kinds."""
+    try:
+        if name == "rank":
+            return _rank_change(json.loads(data))
+        if name == "overflow":
+            raise StreamOverflow(json.loads(data).get("error", "the stream fell behind"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnexpectedResponse(status, f"cannot read a rank event: {exc!r}: {data[:200]}") from None
+    return None
+
+
+def _stream_player(user_id: str, game_id: str, season: str | None, timeout: float) -> dict[str, Any]:
+    return {"method": "GET", "url": f"/stream/player/{_segment(user_id)}",
+            "params": _params(gameId=game_id, season=season),
+            "timeout": httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT)}
+
+
 def _fields(game_id: str, user_id: str, score: int, display_name: str | None, metadata: dict[str, Any] | None,
             achieved_at: datetime | str | None, event_id: str | None,
             tags: dict[str, str] | None) -> SubmissionFields:
@@ -554,6 +648,7 @@ class SyncLeaderboardClient:
     def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                  transport: httpx.BaseTransport | None = None) -> None:
         self._http = httpx.Client(transport=transport, **_http_options(base_url, api_key, timeout))
+        self._timeout = timeout
 
     def _send(self, call: _Call[T]) -> T:
         try:
@@ -627,6 +722,22 @@ class SyncLeaderboardClient:
     def health(self) -> Health:
         return self._send(_health())
 
+    def stream_player(self, user_id: str, game_id: str, season: str | None = None) -> Iterator[RankChange]:
+        """Follow the player's rank: their standing at connect, then every change (until closed)."""
+        try:
+            with self._http.stream(**_stream_player(user_id, game_id, season, self._timeout)) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise error_for(response)
+                events = ServerSentEvents()
+                for line in response.iter_lines():
+                    event = events.feed(line)
+                    change = event and _rank_stream_event(*event, response.status_code)
+                    if change:
+                        yield change
+        except httpx.TransportError as exc:
+            raise TransportError(f"GET /stream/player: {exc!r}") from exc
+
     def ready(self) -> Readiness:
         return self._send(_ready())
 
@@ -637,6 +748,7 @@ class LeaderboardClient:
     def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._http = httpx.AsyncClient(transport=transport, **_http_options(base_url, api_key, timeout))
+        self._timeout = timeout
 
     async def _send(self, call: _Call[T]) -> T:
         try:
@@ -710,6 +822,22 @@ class LeaderboardClient:
 
     async def health(self) -> Health:
         return await self._send(_health())
+
+    async def stream_player(self, user_id: str, game_id: str, season: str | None = None) -> AsyncIterator[RankChange]:
+        """Follow the player's rank: their standing at connect, then every change (until closed)."""
+        try:
+            async with self._http.stream(**_stream_player(user_id, game_id, season, self._timeout)) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise error_for(response)
+                events = ServerSentEvents()
+                async for line in response.aiter_lines():
+                    event = events.feed(line)
+                    change = event and _rank_stream_event(*event, response.status_code)
+                    if change:
+                        yield change
+        except httpx.TransportError as exc:
+            raise TransportError(f"GET /stream/player: {exc!r}") from exc
 
     async def ready(self) -> Readiness:
         return await self._send(_ready())

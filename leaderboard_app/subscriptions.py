@@ -9,7 +9,10 @@ them included. Now a worker holds one connection of its own, subscribed to
   :class:`~leaderboard_app.rules_cache.GameRulesCache` forgets, and
 * ``lb:replies:<worker id>``, where the agent publishes the answer for each
   request waiting on this worker (:class:`WaitingReplies`); a request's reply
-  token names the worker, so the agent knows where to publish.
+  token names the worker, so the agent knows where to publish, and
+* ``lb:rank-changes:<worker id>``, where the agent publishes the rank changes of
+  the players this worker streams (leaderboard_app.web.streams); the players'
+  watched entries in Redis name the worker.
 
 Redis does not keep messages for a subscriber that is away. While the
 subscription is down the rules cache serves nothing from memory, and an answer
@@ -33,7 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from leaderboard_app.sinks.redis import RULES_CHANGED_CHANNEL, replies_channel
+from leaderboard_app.sinks.redis import RULES_CHANGED_CHANNEL, rank_changes_channel, replies_channel
 from leaderboard_app.sinks.redis_connection import RedisTarget, close_client
 
 logger = logging.getLogger(__name__)
@@ -148,10 +151,14 @@ def new_worker_id() -> str:
 
 
 def subscriptions_for(target: RedisTarget, rules_changed: Callable[[bytes], None], replies: WaitingReplies,
-                      on_live: Callable[[bool], None], **kwargs: Any) -> Subscriptions:
-    """The worker's subscription: rules changes and its own replies channel."""
-    return Subscriptions(target, {RULES_CHANGED_CHANNEL: rules_changed, replies.channel: replies.deliver},
-                         on_live, **kwargs)
+                      on_live: Callable[[bool], None], rank_changes: Callable[[bytes], None] | None = None,
+                      **kwargs: Any) -> Subscriptions:
+    """The worker's subscription: rules changes, its own replies channel and (given a handler) its own
+    rank changes channel."""
+    handlers = {RULES_CHANGED_CHANNEL: rules_changed, replies.channel: replies.deliver}
+    if rank_changes is not None:
+        handlers[rank_changes_channel(replies.worker_id)] = rank_changes
+    return Subscriptions(target, handlers, on_live, **kwargs)
 
 
 async def _close(pubsub: Any, client: aioredis.Redis | aioredis.RedisCluster) -> None:

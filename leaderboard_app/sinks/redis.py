@@ -12,6 +12,8 @@ are plain ASCII.
                                   same members and scores as :scores (the tie-break included)
     lb:{<game>}:<season>:tagged   hash userId -> the player's slice keys, newline-separated
     lb:{<game>}:<season>:slices   set of the season's slice keys (to evict them with the season)
+    lb:{<game>}:<season>:watched  sorted set "<worker id>:<userId>" -> expiry (ms): players whose
+                                  rank changes a worker streams (GET /stream/player)
     lb:{<game>}:seasons           sorted set season -> last activity (microseconds)
     lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
     lb:games                      sorted set gameId -> last activity (GET /games)
@@ -25,7 +27,9 @@ are plain ASCII.
 
 Channels (leaderboard_app.subscriptions): ``lb:rules-changed`` carries the id of
 each game whose rules were just written; ``lb:replies:<worker id>`` the agent's
-answer for a request waiting on that worker, as ``{"token", "answer"}``.
+answer for a request waiting on that worker, as ``{"token", "answer"}``;
+``lb:rank-changes:<worker id>`` the rank changes of the players that worker
+streams, as a JSON list of events (leaderboard_app.rank_changes).
 
 Ranks are 1-based in the API, 0-based in Redis. Competition ranking: rank = 1 +
 the number of players with a strictly better score (ZCOUNT), so equal scores
@@ -40,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -53,6 +58,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from leaderboard_app.errors import BackendUnavailable
 from leaderboard_app.models import PlayerStanding, RankedPlayer, SeasonScore
+from leaderboard_app.rank_changes import SeasonReport, parse_report
 from leaderboard_app.scoring import competition_ranks
 from leaderboard_app.sinks.redis_connection import FailoverGuard, RedisTarget, cached_primary, close_client, \
     primary_by_slot
@@ -79,13 +85,46 @@ _TIEBREAK_MAX = 2**64 - 1
 # Every read script takes KEYS = scores, members, profiles and returns, per
 # player, its member, score and profile (false when it has none).
 
-#: KEYS: scores, members, seasons, tagged, slices. ARGV: season, last activity, then userId, member,
-#: score and slice keys (newline-separated; "" for none) for each player (in order: a player
-#: listed twice ends with the later entry). A player with slices leaves those they were in
-#: (read from :tagged, so a rewrite or a replay needs no memory of them) and enters their own.
+#: KEYS: scores, members, seasons, tagged, slices, watched. ARGV: season, last activity, order, now (ms),
+#: then userId, member, score and slice keys (newline-separated; "" for none) for each player (in
+#: order: a player listed twice ends with the later entry). A player with slices leaves those they
+#: were in (read from :tagged, so a rewrite or a replay needs no memory of them) and enters their own.
+#:
+#: Also reports the rank changes of the players streamed (leaderboard_app.rank_changes): with
+#: nobody watched (the hot path) it costs one ZRANGEBYSCORE of an absent key and returns {}.
+#: Otherwise it returns {} unless a watched player's rank changed, else
+#: {{userId, score before or false, score after}... of each writer,
+#:  {userId, {worker ids}, score before, score after, rank before, rank after (false: none),
+#:   non-writers passed: count, {first 10 names, nearest first}}... of each changed watched player}.
 _RANK_MEMBERS = """
-for i = 3, #ARGV, 4 do
+local order = ARGV[3]
+local function better_than(score)
+  if order == 'asc' then return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. score) end
+  return redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf')
+end
+local function score_of(user)
+  local member = redis.call('HGET', KEYS[2], user)
+  return member and redis.call('ZSCORE', KEYS[1], member)
+end
+-- watched entries are '<32 hex worker id>:<userId>' -> expiry (ms); expired ones are skipped
+local workers, watched, before = {}, {}, {}
+for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], ARGV[4], '+inf')) do
+  local user = string.sub(entry, 34)
+  if not workers[user] then
+    workers[user] = {}
+    watched[#watched + 1] = user
+    local score = score_of(user)
+    before[user] = score and {score, better_than(score) + 1} or false
+  end
+  table.insert(workers[user], string.sub(entry, 1, 32))
+end
+local writers, old_scores = {}, {}
+for i = 5, #ARGV, 4 do
   local old = redis.call('HGET', KEYS[2], ARGV[i])
+  if #watched > 0 and old_scores[ARGV[i]] == nil then
+    writers[#writers + 1] = ARGV[i]
+    old_scores[ARGV[i]] = old and redis.call('ZSCORE', KEYS[1], old) or false
+  end
   if old and old ~= ARGV[i + 1] then redis.call('ZREM', KEYS[1], old) end
   redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i + 1])
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
@@ -102,7 +141,55 @@ for i = 3, #ARGV, 4 do
   end
 end
 redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[1])
-return 1
+if #watched == 0 then return {} end
+local new_scores = {}
+for _, user in ipairs(writers) do new_scores[user] = score_of(user) end
+-- the players in the open score interval (low, high) who did not write: count, first 10 nearest to high
+local function others_between(low, high, nearest_high)
+  local skipped = 0
+  for _, user in ipairs(writers) do
+    local s = tonumber(new_scores[user])
+    if s > tonumber(low) and s < tonumber(high) then skipped = skipped + 1 end
+  end
+  local count = redis.call('ZCOUNT', KEYS[1], '(' .. low, '(' .. high) - skipped
+  local found
+  if nearest_high then
+    found = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. high, '(' .. low, 'LIMIT', 0, 10 + skipped)
+  else
+    found = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. low, '(' .. high, 'LIMIT', 0, 10 + skipped)
+  end
+  local names = {}
+  for _, member in ipairs(found) do
+    local user = string.sub(member, 17)
+    if old_scores[user] == nil and #names < 10 then names[#names + 1] = user end
+  end
+  return count, names
+end
+local changes = {}
+for _, user in ipairs(watched) do
+  local score = score_of(user)
+  local rank = score and better_than(score) + 1 or false
+  local was = before[user]
+  local rank_before = was and was[2] or false
+  if rank ~= rank_before then
+    local count, names = 0, {}
+    if was and score then
+      local old_s, new_s = tonumber(was[1]), tonumber(score)
+      if order == 'asc' and new_s < old_s then count, names = others_between(score, was[1], false)
+      elseif order ~= 'asc' and new_s > old_s then count, names = others_between(was[1], score, true) end
+    end
+    changes[#changes + 1] = {user, workers[user], was and was[1] or false, score or false, rank_before, rank,
+                             count, names}
+  end
+end
+if #changes == 0 then return {} end
+local written = {}
+for _, user in ipairs(writers) do
+  written[#written + 1] = user
+  written[#written + 1] = old_scores[user]
+  written[#written + 1] = new_scores[user] or false
+end
+return {written, changes}
 """
 
 #: KEYS: scores, members and tagged of each season to leave. ARGV: userId.
@@ -229,6 +316,11 @@ def _season_entry_keys(game_id: str, season: str) -> tuple[str, str, str]:
     return (*season_keys(game_id, season), slice_bookkeeping_keys(game_id, season)[0])
 
 
+def watched_key(game_id: str, season: str) -> str:
+    """The players of a game's season whose rank changes some worker streams."""
+    return f"{game_prefix(game_id)}:{season}:watched"
+
+
 def seasons_key(game_id: str) -> str:
     return f"{game_prefix(game_id)}:seasons"
 
@@ -247,6 +339,10 @@ def repaired_key(generation: str) -> str:
 
 def replies_channel(worker_id: str) -> str:
     return f"{KEY_PREFIX}:replies:{worker_id}"
+
+
+def rank_changes_channel(worker_id: str) -> str:
+    return f"{KEY_PREFIX}:rank-changes:{worker_id}"
 
 
 def applied_offsets_key(app_id: str) -> str:
@@ -366,8 +462,10 @@ class RedisLeaderboard(Service):
 
     # -- writes (the agent) ---------------------------------------------------
 
-    async def apply(self, writes: Sequence[PlayerWrite], next_offsets: Mapping[int, int] | None = None) -> None:
-        """Store what a batch of events changed, in one round trip.
+    async def apply(self, writes: Sequence[PlayerWrite],
+                    next_offsets: Mapping[int, int] | None = None) -> list[SeasonReport]:
+        """Store what a batch of events changed, in one round trip; return the rank changes of
+        watched players it made, per game and season (none: nobody watched changed rank).
 
         ``next_offsets`` (partition -> next offset to apply) records the agent's
         progress for the lag; rebuilds pass none. Every command writes absolute
@@ -376,12 +474,17 @@ class RedisLeaderboard(Service):
         Kafka while Redis is down: nothing is lost, the agent waits.
         """
 
+        seasons: list[tuple[str, str, str]] = []
+
         async def queue(pipe: Any) -> None:
-            self._queue_apply(pipe, writes)
+            seasons[:] = self._queue_apply(pipe, writes)
             if next_offsets:
                 pipe.hset(self._applied_key, mapping={str(p): o for p, o in next_offsets.items()})
 
-        await self._retrying(queue)
+        results = await self._retrying(queue)
+        # The rank_members calls come first in the pipeline, one per (game, season, order).
+        reports = [parse_report(*season, raw) for season, raw in zip(seasons, results)]
+        return [report for report in reports if report.changes]
 
     async def restore_rules(self, rules: Sequence[tuple[str, bytes]]) -> None:
         """Put back rules Redis lost, never replacing any written since (HSETNX)."""
@@ -393,18 +496,22 @@ class RedisLeaderboard(Service):
 
         await self._retrying(queue, publish=[(RULES_CHANGED_CHANNEL, game_id.encode()) for game_id, _ in rules])
 
-    def _queue_apply(self, pipe: Any, writes: Sequence[PlayerWrite]) -> None:
+    def _queue_apply(self, pipe: Any, writes: Sequence[PlayerWrite]) -> list[tuple[str, str, str]]:
+        """Queue the batch's writes, the rank_members calls first; return their (game, season, order)."""
         # One script call per game and season, one command per other key: a
         # batch costs a few commands, not a few per player.
         ranked: dict[tuple[str, str], list[Any]] = {}
+        orders: dict[tuple[str, str], str] = {}
+        now_ms = int(time.time() * 1000)
         games: dict[str, int] = {}
         closing: dict[bytes, int] = {}
         profiles: dict[str, dict[str, bytes]] = {}
         user_games: dict[str, set[str]] = {}
         for write in writes:
             if write.state is not None and write.season is not None:
-                args = ranked.setdefault((write.game_id, write.season), [write.season, 0])
+                args = ranked.setdefault((write.game_id, write.season), [write.season, 0, write.order, now_ms])
                 args[1] = max(args[1], write.activity_us)
+                args[2] = orders[write.game_id, write.season] = write.order
                 args += (write.user_id, encode_member(write.user_id, write.state.reached_at_us, write.order),
                          write.state.score, "\n".join(slice_key(write.game_id, write.season, tag_key, value)
                                                        for tag_key, value in sorted(write.state.tags.items())))
@@ -417,7 +524,8 @@ class RedisLeaderboard(Service):
         for (game_id, season), args in ranked.items():
             scores, members = season_keys(game_id, season)
             self._queue_script(pipe, "rank_members", (scores, members, seasons_key(game_id),
-                                                      *slice_bookkeeping_keys(game_id, season)), args)
+                                                      *slice_bookkeeping_keys(game_id, season),
+                                                      watched_key(game_id, season)), args)
         if closing:
             pipe.zadd(CLOSING_KEY, closing, nx=True)
         for game_id, mapping in profiles.items():
@@ -426,6 +534,7 @@ class RedisLeaderboard(Service):
             pipe.zadd(GAMES_KEY, games, gt=True)
         for user_id, user_game_ids in user_games.items():
             pipe.sadd(user_games_key(user_id), *user_game_ids)
+        return [(game_id, season, orders[game_id, season]) for game_id, season in ranked]
 
     async def seasons_of(self, game_id: str) -> list[str]:
         """The seasons of the game that have players in the index."""
@@ -485,9 +594,42 @@ class RedisLeaderboard(Service):
 
         await self._retrying(queue, publish=addressed)
 
-    async def _retrying(self, queue: Any, publish: Sequence[tuple[str, bytes]] = ()) -> None:
+    async def publish_rank_events(self, by_worker: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        """Hand each worker the rank events of the players it streams, one message per worker."""
+        addressed = [(rank_changes_channel(worker_id), orjson.dumps(events))
+                     for worker_id, events in by_worker.items() if _WORKER_ID.fullmatch(worker_id)]
+        if not addressed:
+            return
+
+        async def queue(pipe: Any) -> None:
+            pass
+
+        await self._retrying(queue, publish=addressed)
+
+    async def watch(self, players: Sequence[tuple[str, str, str]], worker_id: str, ttl: float) -> None:
+        """Mark the (gameId, season, userId) players as streamed by ``worker_id`` for ``ttl`` seconds."""
+        now_ms = int(time.time() * 1000)
+
+        async def queue(pipe: Any) -> None:
+            for game_id, season, user_id in players:
+                pipe.zadd(watched_key(game_id, season), {f"{worker_id}:{user_id}": now_ms + int(ttl * 1000)})
+            for key in {watched_key(game_id, season) for game_id, season, _ in players}:
+                # Entries of workers that died without unwatching go here; the key
+                # itself once nobody refreshes it.
+                pipe.zremrangebyscore(key, "-inf", f"({now_ms}")
+                pipe.expire(key, max(1, int(2 * ttl)))
+
+        if players:
+            await self._read(self._pipelined(queue))
+
+    async def unwatch(self, game_id: str, season: str, user_id: str, worker_id: str) -> None:
+        """Stop marking the player as streamed by ``worker_id``."""
+        await self._read(self.client.zrem(watched_key(game_id, season), f"{worker_id}:{user_id}"))
+
+    async def _retrying(self, queue: Any, publish: Sequence[tuple[str, bytes]] = ()) -> list[Any]:
         """Run the commands ``queue`` puts in a pipeline until Redis has them all, then
         ``publish`` each (channel, message): subscribers hear of the writes after they are made.
+        Return the results of ``queue``'s commands.
 
         A cluster pipeline cannot carry PUBLISH (it has no key to route by), so there the
         messages follow the pipeline, each reaching every node of the cluster.
@@ -502,10 +644,10 @@ class RedisLeaderboard(Service):
         while True:
             try:
                 with self._timed():
-                    await self._pipelined(queue_all)
+                    results = await self._pipelined(queue_all)
                     if self._target.cluster and publish:
                         await asyncio.gather(*(self.client.publish(channel, message) for channel, message in publish))
-                return
+                return results
             except RedisError as exc:
                 delay = await self._pause_after(exc, delay)
 

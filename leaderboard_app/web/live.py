@@ -189,13 +189,14 @@ class TopFeeds:
         self.metrics.live_feeds.set(len(self._feeds))
 
 
-def _client_gone(request: web.Request) -> bool:
+def client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
 
 
-@blueprint.route(STREAM_PATH, name="stream_topk")
-class TopStreamView(BoardView):
+class EventStreamView(LeaderboardView):
+    """A view answering an event stream: EventSource cannot send headers, so it takes the key in the query too."""
+
     def authorization(self, request: Any) -> str | None:
         """Return the Authorization header, else the ``key`` query parameter as one."""
         header = super().authorization(request)
@@ -204,6 +205,9 @@ class TopStreamView(BoardView):
         key = query_value(request, "key")
         return None if key is None else f"Bearer {key}"
 
+
+@blueprint.route(STREAM_PATH, name="stream_topk")
+class TopStreamView(EventStreamView, BoardView):
     async def get(self, request: Request) -> web.StreamResponse:
         """Stream the top ``k`` players as Server-Sent Events: at connect, and on every change."""
         game_id = query_game_id(request)
@@ -237,7 +241,7 @@ class TopStreamView(BoardView):
             await send(b"retry: %d\n\n" % RECONNECT_MS)
             seen = 0
             quiet_since = loop.time()
-            while not feeds.closed and not _client_gone(request):
+            while not feeds.closed and not client_gone(request):
                 if feed.version != seen:
                     seen = feed.version
                     await send(feed.message)

@@ -15,6 +15,7 @@ import orjson
 from faust.web import Blueprint, Request, Response
 
 from leaderboard_app import __version__
+from leaderboard_app.rank_changes import NAMED
 from leaderboard_app.models import (
     MAX_ABS_SCORE,
     MAX_DISPLAY_NAME_LENGTH,
@@ -34,6 +35,8 @@ from leaderboard_app.web.base import LAG_HEADER, SEASON_HEADER, LeaderboardView
 from leaderboard_app.web.games import MAX_GAMES_PAGE
 from leaderboard_app.web.ingest import MAX_BATCH, MAX_BATCH_BODY, MAX_SCORE_BODY, WAIT_TIMEOUT
 from leaderboard_app.web.live import MAX_STREAM_K, STREAM_PATH
+from leaderboard_app.web.streams import MAX_QUEUED
+from leaderboard_app.web.streams import STREAM_PATH as PLAYER_STREAM_PATH
 from leaderboard_app.web.queries import MAX_AROUND, MAX_FRIENDS, MAX_HISTORY, MAX_K, MAX_OFFSET
 
 OPENAPI_PATH = "/openapi.json"
@@ -217,6 +220,32 @@ def _schemas() -> dict[str, Any]:
                             " scores lie at both ends of the range (compute it from the scores where numbers"
                             " are doubles)", 0),
         }, ("userId", "score", "rank", "gap"), "The last player listed with a better score."),
+        "RankEvent": _object({
+            "gameId": _schema("Id"),
+            "season": _schema("Season"),
+            "userId": _schema("Id"),
+            "rank": {"type": ["integer", "null"], "minimum": 1, "description": "1-based competition rank; null: no "
+                                                                                "score in the season"},
+            "previousRank": {"type": ["integer", "null"], "minimum": 1,
+                             "description": "the rank before this change; null in the first event and when the "
+                                            "player had no score"},
+            "score": {"oneOf": [_schema("Score"), {"type": "null"}]},
+            "previousScore": {"oneOf": [_schema("Score"), {"type": "null"}]},
+            "overtakenBy": {"type": "array", "items": _schema("Id"), "maxItems": NAMED,
+                            "description": f"up to {NAMED} of the players who were not better (a tie is not) "
+                                           "and now are"},
+            "overtakenByCount": _integer("how many overtook the player", 0),
+            "passed": {"type": "array", "items": _schema("Id"), "maxItems": NAMED,
+                       "description": f"up to {NAMED} of the players who were better and now are worse (a tie "
+                                      "is neither), nearest first"},
+            "passedCount": _integer("how many the player passed", 0),
+            "entered": {"enum": ["top10", "top100", None],
+                        "description": "the narrowest top the player is now in and was not"},
+            "left": {"enum": ["top10", "top100", None],
+                     "description": "the widest top the player was in and is not any more"},
+        }, ("gameId", "season", "userId", "rank", "previousRank", "score", "previousScore", "overtakenBy",
+            "overtakenByCount", "passed", "passedCount", "entered", "left"),
+            "The data of an `event: rank` of GET /stream/player/{userId}"),
         "Standing": _object({
             **ranked,
             "season": _schema("Season"),
@@ -516,6 +545,24 @@ def _paths() -> dict[str, Any]:
                 {200: {"description": "An endless text/event-stream",
                        "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
                 read_errors, ("gameIdQuery", "season", "slice", "streamK", "key")),
+        }},
+        PLAYER_STREAM_PATH: {"get": {
+            **_operation(
+                "streamPlayer", "live", "A player's rank, live",
+                "Server-Sent Events: `retry:`, then an `event: rank` (data: a RankEvent) with the player's "
+                "standing at connect (previousRank null; rank null while they have no score in the season), then "
+                "one each time the agent's writes change the player's rank, naming who overtook them or whom "
+                "they passed, and which top (10, 100) they entered or left. A comment line after 15 s without "
+                "events. `event: overflow` (data {\"error\": ...}) then the end of the stream when the client "
+                f"falls {MAX_QUEUED} events behind. The stream follows the season resolved at connect. 503 when "
+                "the worker holds the most streams it keeps open; 429 when this client holds its share.", "read",
+                {200: {"description": "An endless text/event-stream of `event: rank` messages",
+                       "content": {"text/event-stream": {
+                           "schema": {"type": "string"},
+                           # OpenAPI 3.1 has no schema for each event (3.2 adds itemSchema).
+                           "x-event-data": _schema("RankEvent"),
+                       }}}},
+                read_errors, ("userIdPath", "gameIdQuery", "season", "key")),
         }},
         "/": {"get": _operation(
             "livePage", "live", "The live leaderboard page",

@@ -31,7 +31,9 @@ from leaderboard_app.client import (
     RequestTimeout,
     SeasonClosed,
     SeasonStanding,
+    ServerSentEvents,
     ServiceUnavailable,
+    StreamOverflow,
     SubmissionFields,
     SyncLeaderboardClient,
     TransportError,
@@ -277,3 +279,64 @@ def test_a_season_result_of_an_unknown_type_decodes_to_none_and_a_malformed_one_
         decode_season_result(b'{"type": "standing", "gameId": "g"}')
     with pytest.raises(ValueError):
         decode_season_result(b"not json")
+
+# -- the rank stream ---------------------------------------------------------------
+
+RANK_DATA = {"gameId": "tetris", "season": "all", "userId": "ann", "rank": 2, "previousRank": 1, "score": 50,
+             "previousScore": 50, "overtakenBy": ["bob"], "overtakenByCount": 1, "passed": [], "passedCount": 0,
+             "entered": None, "left": "top10"}
+
+
+def sse(*parts: str) -> bytes:
+    return "".join(parts).encode("utf-8")
+
+
+async def stream_changes(mode: str, server: Server, *args: Any) -> list[Any]:
+    transport = httpx.MockTransport(server)
+    if mode == "sync":
+        with SyncLeaderboardClient("http://lb.test", "k3y", transport=transport) as client:
+            return list(client.stream_player(*args))
+    async with LeaderboardClient("http://lb.test", "k3y", transport=transport) as client:
+        return [change async for change in client.stream_player(*args)]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_stream_player_reads_rank_events_and_skips_the_rest(mode: str) -> None:
+    first = {**RANK_DATA, "rank": 1, "previousRank": None, "overtakenBy": [], "overtakenByCount": 0, "left": None}
+    body = sse("retry: 2000\n\n",
+               "event: rank\ndata: ", json.dumps(first), "\n\n",
+               ": keepalive\n\n",
+               "event: something-new\ndata: {}\n\n",  # an event kind this client does not know
+               "event:rank\r\ndata:", json.dumps(RANK_DATA), "\r\n\r\n")  # no space after the colon, CRLF
+    server = Server(200, content=body, headers={"Content-Type": "text/event-stream"})
+    changes = await stream_changes(mode, server, "a/nn", "tetris", "2026-11")
+    assert [(c.rank, c.previous_rank, c.overtaken_by, c.left) for c in changes] == [
+        (1, None, (), None), (2, 1, ("bob",), "top10")]
+    assert changes[1].overtaken_by_count == 1 and changes[1].user_id == "ann"
+    request = server.request
+    assert request.url.raw_path == b"/stream/player/a%2Fnn?gameId=tetris&season=2026-11"
+    assert request.headers["Authorization"] == "Bearer k3y"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_stream_player_raises_when_the_server_closes_an_overflowed_stream(mode: str) -> None:
+    body = sse("event: rank\ndata: ", json.dumps(RANK_DATA), "\n\n",
+               "event: overflow\ndata: {\"error\": \"the client fell 100 events behind; reconnect\"}\n\n")
+    with pytest.raises(StreamOverflow, match="100 events behind"):
+        await stream_changes(mode, Server(200, content=body), "ann", "tetris")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_stream_player_raises_the_error_answered_instead_of_a_stream(mode: str) -> None:
+    with pytest.raises(BadRequest, match="gameId is required"):
+        await stream_changes(mode, Server(400, {"error": "gameId is required"}), "ann", "")
+    with pytest.raises(UnexpectedResponse):
+        await stream_changes(mode, Server(200, content=sse("event: rank\ndata: {\"rank\": 1}\n\n")), "ann", "g")
+
+
+def test_server_sent_events_joins_data_lines_and_ignores_comments() -> None:
+    events = ServerSentEvents()
+    fed = [events.feed(line) for line in ("event: rank", "data: a", ": note", "data: b", "id: 7", "")]
+    assert fed[-1] == ("rank", "a\nb") and fed[:-1] == [None] * 5
+    assert events.feed("") is None  # an empty block is no event
+    assert [events.feed("data: x"), events.feed("")] == [None, ("message", "x")]
