@@ -28,7 +28,7 @@ Every error answer raises; all of them derive from ``LeaderboardClientError``:
 
 ``stream_player`` follows one player's rank (GET /stream/player, Server-Sent Events):
 
-    async for change in client.stream_player("ann", "tetris"):
+    async for change in client.stream_player("tetris", "ann"):
         print(change.rank, change.overtaken_by)
 
 Other statuses (a 500, a proxy's 502) raise ``ApiError`` itself.
@@ -617,7 +617,7 @@ def _rank_stream_event(name: str, data: str, status: int) -> RankChange | None:
     return None
 
 
-def _stream_player(user_id: str, game_id: str, season: str | None, timeout: float) -> dict[str, Any]:
+def _stream_player(game_id: str, user_id: str, season: str | None, timeout: float) -> dict[str, Any]:
     return {"method": "GET", "url": f"/stream/player/{_segment(user_id)}",
             "params": _params(gameId=game_id, season=season),
             "timeout": httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT)}
@@ -722,10 +722,10 @@ class SyncLeaderboardClient:
     def health(self) -> Health:
         return self._send(_health())
 
-    def stream_player(self, user_id: str, game_id: str, season: str | None = None) -> Iterator[RankChange]:
+    def stream_player(self, game_id: str, user_id: str, season: str | None = None) -> Iterator[RankChange]:
         """Follow the player's rank: their standing at connect, then every change (until closed)."""
         try:
-            with self._http.stream(**_stream_player(user_id, game_id, season, self._timeout)) as response:
+            with self._http.stream(**_stream_player(game_id, user_id, season, self._timeout)) as response:
                 if response.status_code != 200:
                     response.read()
                     raise error_for(response)
@@ -823,10 +823,10 @@ class LeaderboardClient:
     async def health(self) -> Health:
         return await self._send(_health())
 
-    async def stream_player(self, user_id: str, game_id: str, season: str | None = None) -> AsyncIterator[RankChange]:
+    async def stream_player(self, game_id: str, user_id: str, season: str | None = None) -> AsyncIterator[RankChange]:
         """Follow the player's rank: their standing at connect, then every change (until closed)."""
         try:
-            async with self._http.stream(**_stream_player(user_id, game_id, season, self._timeout)) as response:
+            async with self._http.stream(**_stream_player(game_id, user_id, season, self._timeout)) as response:
                 if response.status_code != 200:
                     await response.aread()
                     raise error_for(response)

@@ -309,7 +309,7 @@ async def test_stream_player_reads_rank_events_and_skips_the_rest(mode: str) -> 
                "event: something-new\ndata: {}\n\n",  # an event kind this client does not know
                "event:rank\r\ndata:", json.dumps(RANK_DATA), "\r\n\r\n")  # no space after the colon, CRLF
     server = Server(200, content=body, headers={"Content-Type": "text/event-stream"})
-    changes = await stream_changes(mode, server, "a/nn", "tetris", "2026-11")
+    changes = await stream_changes(mode, server, "tetris", "a/nn", "2026-11")
     assert [(c.rank, c.previous_rank, c.overtaken_by, c.left) for c in changes] == [
         (1, None, (), None), (2, 1, ("bob",), "top10")]
     assert changes[1].overtaken_by_count == 1 and changes[1].user_id == "ann"
@@ -323,15 +323,15 @@ async def test_stream_player_raises_when_the_server_closes_an_overflowed_stream(
     body = sse("event: rank\ndata: ", json.dumps(RANK_DATA), "\n\n",
                "event: overflow\ndata: {\"error\": \"the client fell 100 events behind; reconnect\"}\n\n")
     with pytest.raises(StreamOverflow, match="100 events behind"):
-        await stream_changes(mode, Server(200, content=body), "ann", "tetris")
+        await stream_changes(mode, Server(200, content=body), "tetris", "ann")
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_stream_player_raises_the_error_answered_instead_of_a_stream(mode: str) -> None:
     with pytest.raises(BadRequest, match="gameId is required"):
-        await stream_changes(mode, Server(400, {"error": "gameId is required"}), "ann", "")
+        await stream_changes(mode, Server(400, {"error": "gameId is required"}), "", "ann")
     with pytest.raises(UnexpectedResponse):
-        await stream_changes(mode, Server(200, content=sse("event: rank\ndata: {\"rank\": 1}\n\n")), "ann", "g")
+        await stream_changes(mode, Server(200, content=sse("event: rank\ndata: {\"rank\": 1}\n\n")), "g", "ann")
 
 
 def test_server_sent_events_joins_data_lines_and_ignores_comments() -> None:
