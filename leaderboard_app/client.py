@@ -617,6 +617,17 @@ def _rank_stream_event(name: str, data: str, status: int) -> RankChange | None:
     return None
 
 
+def _rank_changes(status: int) -> Callable[[str], RankChange | None]:
+    """What reads a rank stream's lines: each line in, the change it completes (or None) out."""
+    events = ServerSentEvents()
+
+    def feed(line: str) -> RankChange | None:
+        event = events.feed(line)
+        return _rank_stream_event(*event, status) if event else None
+
+    return feed
+
+
 def _stream_player(game_id: str, user_id: str, season: str | None, timeout: float) -> dict[str, Any]:
     return {"method": "GET", "url": f"/stream/player/{_segment(user_id)}",
             "params": _params(gameId=game_id, season=season),
@@ -729,11 +740,9 @@ class SyncLeaderboardClient:
                 if response.status_code != 200:
                     response.read()
                     raise error_for(response)
-                events = ServerSentEvents()
+                changes = _rank_changes(response.status_code)
                 for line in response.iter_lines():
-                    event = events.feed(line)
-                    change = event and _rank_stream_event(*event, response.status_code)
-                    if change:
+                    if change := changes(line):
                         yield change
         except httpx.TransportError as exc:
             raise TransportError(f"GET /stream/player: {exc!r}") from exc
@@ -830,11 +839,9 @@ class LeaderboardClient:
                 if response.status_code != 200:
                     await response.aread()
                     raise error_for(response)
-                events = ServerSentEvents()
+                changes = _rank_changes(response.status_code)
                 async for line in response.aiter_lines():
-                    event = events.feed(line)
-                    change = event and _rank_stream_event(*event, response.status_code)
-                    if change:
+                    if change := changes(line):
                         yield change
         except httpx.TransportError as exc:
             raise TransportError(f"GET /stream/player: {exc!r}") from exc

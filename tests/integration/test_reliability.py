@@ -195,19 +195,21 @@ def test_records_committed_without_being_applied_are_read_again(workers: WorkerG
         return ScoreSubmission(game_id=game, user_id="p", score=score, accepted_at_us=now_us,
                                achieved_at_us=now_us, rules=rules).to_bytes()
 
-    async def skip_one_record() -> None:
+    async def produce(score: int) -> tuple[int, int]:
         producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092", acks="all")
         await producer.start()
         try:
-            skipped = await producer.send_and_wait(SCORE_UPDATES_TOPIC, record(5), key=player_key(game, "p"))
-            # Commit past it for the workers' group, as if it had been applied.
-            await _commit_for_the_group({skipped.partition: skipped.offset + 1})
-            await producer.send_and_wait(SCORE_UPDATES_TOPIC, record(7), key=player_key(game, "p"))
+            sent = await producer.send_and_wait(SCORE_UPDATES_TOPIC, record(score), key=player_key(game, "p"))
+            return sent.partition, sent.offset
         finally:
             await producer.stop()
 
     try:
-        asyncio.run(skip_one_record())
+        partition, skipped = asyncio.run(produce(5))
+        # Commit past it for the workers' group, as if it had been applied; refused until the
+        # stopped workers have left the group.
+        eventually(lambda: _ends_committed_for_the_group({partition: skipped + 1}), timeout=60, interval=1)
+        asyncio.run(produce(7))
     finally:  # a failure here must not leave the session's workers stopped for the tests after it
         workers.start()
     with client_for(workers.urls[1]) as client:
