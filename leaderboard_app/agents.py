@@ -18,6 +18,7 @@ from leaderboard_app.batches import Applied, Intake, Taken, WrittenBehind, run_b
 from leaderboard_app.faust_compat import in_context_of, release_dropped
 from leaderboard_app.errors import BackendUnavailable, InvalidInput
 from leaderboard_app.models import (
+    GameRules,
     PlayerDeletion,
     PlayerStanding,
     PlayerState,
@@ -26,6 +27,7 @@ from leaderboard_app.models import (
     decode_update,
     parse_rules,
     player_key,
+    tournament_of,
 )
 from leaderboard_app.planning import (
     Kind,
@@ -42,6 +44,7 @@ from leaderboard_app.settings import SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import PlayerWrite
 from leaderboard_app.tables import AcknowledgedTable, archived_key, progress_key, stored_progress
 from leaderboard_app.topics import ReadRecord, read_range
+from leaderboard_app.tournaments import parse_tournament
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -584,15 +587,18 @@ def register_agents(app: LeaderboardApp) -> None:
     @app.agent(app.game_rule_updates_topic, name="apply_game_rules")
     async def apply_game_rules(stream: faust.StreamT) -> None:
         async for key, raw in stream.items():
+            game_id = key.decode("utf-8")
             try:
                 data = orjson.loads(raw)
-                rules = parse_rules(data["rules"])
+                # A tournament's definition travels keyed by its board id, and is stored like rules.
+                is_tournament = tournament_of(game_id) is not None
+                rules = (parse_tournament(data["tournament"]) if is_tournament else parse_rules(data["rules"]))
                 at_us = int(data["atUs"])
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, InvalidInput) as exc:
                 app.malformed_records += 1
                 logger.warning("skipping malformed record on game_rule_updates: %s", exc)
                 continue
-            game_id = key.decode("utf-8")
             app.game_rules[key] = rules.to_bytes()
             await app.redis_leaderboard.set_rules(game_id, rules.to_bytes(), at_us)
-            app.archive.record_rules(game_id, rules, at_us)
+            if isinstance(rules, GameRules):  # Cassandra's games table keeps games' rules only
+                app.archive.record_rules(game_id, rules, at_us)

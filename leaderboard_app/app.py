@@ -39,7 +39,7 @@ from leaderboard_app.health import Freshness, KafkaHealth, LagMonitor
 from leaderboard_app.loadgen import register_load_command
 from leaderboard_app.logs import logging_config
 from leaderboard_app.metrics import LeaderboardMetrics
-from leaderboard_app.models import GameRules
+from leaderboard_app.models import GameRules, board_id, tournament_of
 from leaderboard_app.seasons import Clock
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC, Settings
 from leaderboard_app.sinks.cassandra import CassandraArchive
@@ -47,6 +47,7 @@ from leaderboard_app.sinks.redis import RedisLeaderboard
 from leaderboard_app.tables import game_rules_table, player_scores_table
 from leaderboard_app.topics import dead_letter_topic, game_rule_updates_topic, score_updates_topic, \
     season_results_topic
+from leaderboard_app.tournaments import Tournament
 from leaderboard_app.web import register_views
 from leaderboard_app.web.base import json_errors
 from leaderboard_app.web.live import TopFeeds
@@ -107,13 +108,15 @@ class LeaderboardApp(faust.App):
         self.rebuilding = False
         self.redis_leaderboard = RedisLeaderboard(settings.redis, settings.app_id, metrics=metrics,
                                                   beacon=self.beacon)
-        self.rules_cache = GameRulesCache(self._load_rules)
+        self.rules_cache: GameRulesCache[GameRules] = GameRulesCache(self._load_rules)
+        #: Tournaments' definitions, by board id (kept true by the same channel as the rules).
+        self.tournament_cache: GameRulesCache[Tournament | None] = GameRulesCache(self._load_tournament)
         #: Requests of this worker waiting for the agent (wait=true, DELETE).
         self.waiting_replies = WaitingReplies(new_worker_id())
         #: The GET /stream/player streams open here; the agent's rank changes reach them by the subscription.
         self.player_streams = PlayerStreams(self.redis_leaderboard, self.waiting_replies.worker_id)
-        self.subscriptions = subscriptions_for(settings.redis, self.rules_cache.changed, self.waiting_replies,
-                                               on_live=self.rules_cache.set_live,
+        self.subscriptions = subscriptions_for(settings.redis, self._rules_changed, self.waiting_replies,
+                                               on_live=self._rules_live,
                                                rank_changes=self.player_streams.deliver, beacon=self.beacon)
         self.archive = CassandraArchive(settings, metrics=metrics, beacon=self.beacon)
         self.kafka_health = KafkaHealth(settings.kafka, beacon=self.beacon)
@@ -170,6 +173,22 @@ class LeaderboardApp(faust.App):
         """Return the game's rules (defaults for a game never configured), from memory when it can."""
         return await self.rules_cache.get(game_id)
 
+    async def tournament(self, tournament_id: str) -> Tournament | None:
+        """Return the tournament's definition (None: never defined), from memory when it can."""
+        return await self.tournament_cache.get(board_id(tournament_id))
+
+    def _rules_changed(self, message: bytes) -> None:
+        self.rules_cache.changed(message)
+        self.tournament_cache.changed(message)
+
+    def _rules_live(self, live: bool) -> None:
+        self.rules_cache.set_live(live)
+        self.tournament_cache.set_live(live)
+
+    async def _load_tournament(self, board: str) -> Tournament | None:
+        raw = await self.redis_leaderboard.rules(board) or self.game_rules.get(board.encode("utf-8"))
+        return Tournament.from_bytes(raw) if raw else None
+
     async def _load_rules(self, game_id: str) -> GameRules:
         """Read the game's rules from Redis, where the rules agent puts them for every worker at once.
 
@@ -178,6 +197,8 @@ class LeaderboardApp(faust.App):
         they are not trusted first).
         """
         raw = await self.redis_leaderboard.rules(game_id) or self.game_rules.get(game_id.encode("utf-8"))
+        if raw and tournament_of(game_id) is not None:  # a tournament's board: its definition
+            return Tournament.from_bytes(raw).rules()
         return GameRules.from_bytes(raw) if raw else GameRules()
 
     def assigned_partitions(self) -> list[int]:

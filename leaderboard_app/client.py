@@ -20,7 +20,8 @@ Every error answer raises; all of them derive from ``LeaderboardClientError``:
           ├── Forbidden             403  the key's scope is too low
           ├── NotFound              404  the player has no score there
           ├── RequestTimeout        408  the body did not arrive in time
-          ├── Conflict              409  the game's rules cannot change any more
+          ├── Conflict              409  the game's rules cannot change any more; a tournament's
+          │                              entry rules refuse (not running, not joined, full, no attempts)
           ├── PayloadTooLarge       413  the body exceeds the endpoint's limit
           ├── RateLimited           429  too many requests; .retry_after seconds
           └── ServiceUnavailable    503  Kafka, Redis or Cassandra did not answer
@@ -246,6 +247,23 @@ class Game:
     season: str | None = None
     players: int | None = None
     #: True when PUT answered 202: the rules are accepted but not yet in effect.
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentInfo:
+    """A tournament: its definition as the server echoes it (``definition``), the run on now
+    (``run``: {runId, start, end}, or None) and the next run's bounds (None: no run left)."""
+
+    tournament_id: str
+    definition: dict[str, Any]
+    running: bool
+    run: dict[str, str] | None
+    next_start: str | None
+    next_end: str | None
+    #: Players in the run on now (GET/PUT of one tournament only).
+    players: int | None = None
+    #: True when PUT answered 202: accepted, not yet in effect on that worker.
     pending: bool = False
 
 
@@ -529,20 +547,21 @@ def _ranks(game_id: str, user_ids: Iterable[str], season: str | None, slice: str
     return _Call("GET", "/ranks", _ranking, params=params)
 
 
-def _rank(game_id: str, user_id: str, season: str | None, slice: str | None) -> _Call[Standing]:
-    def parse(response: httpx.Response) -> Standing:
-        body = response.json()
-        above, next_tier = body["next"], body.get("nextTier")
-        return Standing(
-            player=_ranked(body), season=body["season"], total=body["total"], percentile=body["percentile"],
-            next=None if above is None else NextPlayer(user_id=above["userId"], score=above["score"],
-                                                       rank=above["rank"], gap=above["gap"]),
-            lag=_lag(response),
-            next_tier=None if next_tier is None else TierGap(name=next_tier["name"], gap=next_tier["gap"]),
-            slice=body.get("slice"), global_rank=body.get("globalRank"), global_total=body.get("globalTotal"),
-        )
+def _standing(response: httpx.Response) -> Standing:
+    body = response.json()
+    above, next_tier = body["next"], body.get("nextTier")
+    return Standing(
+        player=_ranked(body), season=body["season"], total=body["total"], percentile=body["percentile"],
+        next=None if above is None else NextPlayer(user_id=above["userId"], score=above["score"],
+                                                   rank=above["rank"], gap=above["gap"]),
+        lag=_lag(response),
+        next_tier=None if next_tier is None else TierGap(name=next_tier["name"], gap=next_tier["gap"]),
+        slice=body.get("slice"), global_rank=body.get("globalRank"), global_total=body.get("globalTotal"),
+    )
 
-    return _Call("GET", f"/rank/{_segment(user_id)}", parse,
+
+def _rank(game_id: str, user_id: str, season: str | None, slice: str | None) -> _Call[Standing]:
+    return _Call("GET", f"/rank/{_segment(user_id)}", _standing,
                  params=_params(gameId=game_id, season=season, slice=slice))
 
 
@@ -552,6 +571,64 @@ def _history(game_id: str, user_id: str, limit: int | None) -> _Call[list[Histor
                              season=entry["season"]) for entry in response.json()]
 
     return _Call("GET", f"/history/{_segment(user_id)}", parse, params=_params(gameId=game_id, limit=limit))
+
+
+_TOURNAMENT_FIELDS = ("title", "order", "operator", "start", "end", "schedule", "duration", "joinRequired",
+                      "maxSize", "maxAttempts")
+
+
+def _tournament(body: Mapping[str, Any], pending: bool = False) -> TournamentInfo:
+    return TournamentInfo(
+        tournament_id=body["tournamentId"],
+        definition={name: body[name] for name in _TOURNAMENT_FIELDS if name in body},
+        running=body.get("running", False), run=body.get("run"), next_start=body.get("nextStart"),
+        next_end=body.get("nextEnd"), players=body.get("players"), pending=pending)
+
+
+def _tournament_path(tournament_id: str, *rest: str) -> str:
+    return "/".join(("/tournaments", _segment(tournament_id), *rest))
+
+
+def _set_tournament(tournament_id: str, definition: Mapping[str, Any]) -> _Call[TournamentInfo]:
+    return _Call("PUT", _tournament_path(tournament_id),
+                 lambda response: _tournament(response.json(), pending=response.status_code == 202),
+                 body=dict(definition), success=frozenset({200, 202}))
+
+
+def _get_tournament(tournament_id: str) -> _Call[TournamentInfo]:
+    return _Call("GET", _tournament_path(tournament_id), lambda response: _tournament(response.json()))
+
+
+def _tournaments(limit: int | None, offset: int | None) -> _Call[list[TournamentInfo]]:
+    return _Call("GET", "/tournaments", lambda response: [_tournament(body) for body in response.json()],
+                 params=_params(limit=limit, offset=offset))
+
+
+def _join_tournament(tournament_id: str, user_id: str) -> _Call[str]:
+    return _Call("POST", _tournament_path(tournament_id, "join"), lambda response: response.json()["run"]["runId"],
+                 body={"userId": user_id})
+
+
+def _submit_tournament_score(tournament_id: str, fields: SubmissionFields, wait: bool) -> _Call[SubmitResult]:
+    def parse(response: httpx.Response) -> SubmitResult:
+        body = response.json()
+        return SubmitResult(status=body["status"], season=body.get("season", body.get("run")),
+                            rank=body.get("rank"), score=body.get("score"))
+
+    body = _submission(fields)
+    del body["gameId"]
+    return _Call("POST", _tournament_path(tournament_id, "scores"), parse,
+                 params=_params(wait="true" if wait else None), body=body, success=frozenset({200, 202}))
+
+
+def _tournament_top(tournament_id: str, k: int | None, offset: int | None, run: str | None) -> _Call[Ranking]:
+    return _Call("GET", _tournament_path(tournament_id, "topk"), _ranking,
+                 params=_params(k=k, offset=offset, run=run))
+
+
+def _tournament_rank(tournament_id: str, user_id: str, run: str | None) -> _Call[Standing]:
+    return _Call("GET", _tournament_path(tournament_id, "rank", _segment(user_id)), _standing,
+                 params=_params(run=run))
 
 
 def _health() -> _Call[Health]:
@@ -730,6 +807,40 @@ class SyncLeaderboardClient:
         """Return the player's submissions, newest first."""
         return self._send(_history(game_id, user_id, limit))
 
+    def set_tournament(self, tournament_id: str, definition: Mapping[str, Any]) -> TournamentInfo:
+        """Define a tournament (the PUT /tournaments body: start and end, or schedule and duration, ...)."""
+        return self._send(_set_tournament(tournament_id, definition))
+
+    def get_tournament(self, tournament_id: str) -> TournamentInfo:
+        """Describe a tournament: definition, run on now and its players, next run."""
+        return self._send(_get_tournament(tournament_id))
+
+    def tournaments(self, limit: int | None = None, offset: int | None = None) -> list[TournamentInfo]:
+        """List the running and upcoming tournaments, running first."""
+        return self._send(_tournaments(limit, offset))
+
+    def join_tournament(self, tournament_id: str, user_id: str) -> str:
+        """Join the run on now; return its run id (Conflict when full or not running)."""
+        return self._send(_join_tournament(tournament_id, user_id))
+
+    def submit_tournament_score(self, tournament_id: str, user_id: str, score: int, *,
+                                display_name: str | None = None, metadata: dict[str, Any] | None = None,
+                                achieved_at: datetime | str | None = None, event_id: str | None = None,
+                                wait: bool = False) -> SubmitResult:
+        """Submit a score to the run on now (``season`` of the result: the run id); Conflict names the
+        entry rule that refuses it."""
+        fields = _fields(tournament_id, user_id, score, display_name, metadata, achieved_at, event_id, None)
+        return self._send(_submit_tournament_score(tournament_id, fields, wait))
+
+    def tournament_top(self, tournament_id: str, k: int | None = None, offset: int | None = None,
+                       run: str | None = None) -> Ranking:
+        """A run's leaderboard (default: the run on now, else the last)."""
+        return self._send(_tournament_top(tournament_id, k, offset, run))
+
+    def tournament_rank(self, tournament_id: str, user_id: str, run: str | None = None) -> Standing:
+        """A player's standing in a run."""
+        return self._send(_tournament_rank(tournament_id, user_id, run))
+
     def health(self) -> Health:
         return self._send(_health())
 
@@ -828,6 +939,40 @@ class LeaderboardClient:
     async def history(self, game_id: str, user_id: str, limit: int | None = None) -> list[HistoryEntry]:
         """Return the player's submissions, newest first."""
         return await self._send(_history(game_id, user_id, limit))
+
+    async def set_tournament(self, tournament_id: str, definition: Mapping[str, Any]) -> TournamentInfo:
+        """Define a tournament (the PUT /tournaments body: start and end, or schedule and duration, ...)."""
+        return await self._send(_set_tournament(tournament_id, definition))
+
+    async def get_tournament(self, tournament_id: str) -> TournamentInfo:
+        """Describe a tournament: definition, run on now and its players, next run."""
+        return await self._send(_get_tournament(tournament_id))
+
+    async def tournaments(self, limit: int | None = None, offset: int | None = None) -> list[TournamentInfo]:
+        """List the running and upcoming tournaments, running first."""
+        return await self._send(_tournaments(limit, offset))
+
+    async def join_tournament(self, tournament_id: str, user_id: str) -> str:
+        """Join the run on now; return its run id (Conflict when full or not running)."""
+        return await self._send(_join_tournament(tournament_id, user_id))
+
+    async def submit_tournament_score(self, tournament_id: str, user_id: str, score: int, *,
+                                display_name: str | None = None, metadata: dict[str, Any] | None = None,
+                                achieved_at: datetime | str | None = None, event_id: str | None = None,
+                                wait: bool = False) -> SubmitResult:
+        """Submit a score to the run on now (``season`` of the result: the run id); Conflict names the
+        entry rule that refuses it."""
+        fields = _fields(tournament_id, user_id, score, display_name, metadata, achieved_at, event_id, None)
+        return await self._send(_submit_tournament_score(tournament_id, fields, wait))
+
+    async def tournament_top(self, tournament_id: str, k: int | None = None, offset: int | None = None,
+                       run: str | None = None) -> Ranking:
+        """A run's leaderboard (default: the run on now, else the last)."""
+        return await self._send(_tournament_top(tournament_id, k, offset, run))
+
+    async def tournament_rank(self, tournament_id: str, user_id: str, run: str | None = None) -> Standing:
+        """A player's standing in a run."""
+        return await self._send(_tournament_rank(tournament_id, user_id, run))
 
     async def health(self) -> Health:
         return await self._send(_health())

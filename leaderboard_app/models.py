@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from leaderboard_app.errors import InvalidInput
-from leaderboard_app.seasons import RESETS, check_instant, season_of
+from leaderboard_app.seasons import RESETS, RUN, check_instant, run_bounds_us, season_of
 from leaderboard_app.tiers import Tier, parse_tiers
 
 #: Largest absolute score: every integer up to it is exact in a double (Redis scores).
@@ -235,6 +235,20 @@ class PlayerState:
         )
 
 
+#: What starts the board id of a tournament (U+001E, a control character, which no game id may hold).
+BOARD_MARK = "\x1etournament:"
+
+
+def board_id(tournament_id: str) -> str:
+    """The game id a tournament's scores carry on the topic and in Redis and Cassandra."""
+    return BOARD_MARK + tournament_id
+
+
+def tournament_of(game_id: str) -> str | None:
+    """The tournament whose board ``game_id`` is, or None for a game."""
+    return game_id[len(BOARD_MARK):] if game_id.startswith(BOARD_MARK) else None
+
+
 def player_key(game_id: str, user_id: str) -> bytes:
     """Return the Kafka/table key of one player in one game.
 
@@ -244,7 +258,7 @@ def player_key(game_id: str, user_id: str) -> bytes:
     return orjson.dumps([game_id, user_id])
 
 
-def _printable(field: str, value: Any, max_length: int) -> str:
+def printable(field: str, value: Any, max_length: int) -> str:
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a string")
     if not 1 <= len(value) <= max_length:
@@ -265,7 +279,7 @@ _DOT_SEGMENTS = frozenset({".", ".."})
 
 def validate_id(field: str, value: Any) -> str:
     """Return ``value`` if it is a usable game or user id, else raise InvalidInput."""
-    text = _printable(field, value, MAX_ID_LENGTH)
+    text = printable(field, value, MAX_ID_LENGTH)
     if text in _DOT_SEGMENTS:
         raise InvalidInput(field, "must not be . or .. (no URL path can name it)")
     return text
@@ -325,15 +339,16 @@ def parse_tag_keys(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_rules(data: dict[str, Any]) -> GameRules:
-    """Validate a PUT /games body; absent fields take the defaults."""
+def parse_rules(data: dict[str, Any], resets: tuple[str, ...] = RESETS) -> GameRules:
+    """Validate a PUT /games body (or a record's rules, whose ``resets`` may be a tournament's); absent
+    fields take the defaults."""
     unknown = sorted(set(data) - set(_RULE_FIELDS))
     if unknown:
         raise InvalidInput(unknown[0], f"is not a rule ({', '.join(_RULE_FIELDS)})")
     return GameRules(
         order=_one_of("order", data.get("order", DEFAULT_RULES.order), ORDERS),
         operator=_one_of("operator", data.get("operator", DEFAULT_RULES.operator), OPERATORS),
-        reset=_one_of("reset", data.get("reset", DEFAULT_RULES.reset), RESETS),
+        reset=_one_of("reset", data.get("reset", DEFAULT_RULES.reset), resets),
         tiers=parse_tiers(data.get("tiers", []), MAX_ABS_SCORE),
         tags=parse_tag_keys(data.get("tags", [])),
     )
@@ -351,7 +366,7 @@ def parse_tags(value: Any, declared: tuple[str, ...] | None) -> dict[str, str]:
             raise InvalidInput(f"tags.{key}", f"is not a tag key of this game (declared: {allowed})")
         if not _TAG_KEY.fullmatch(key):
             raise InvalidInput(f"tags.{key}", "is not a valid tag key")
-        _printable(f"tags.{key}", tag, MAX_TAG_VALUE_LENGTH)
+        printable(f"tags.{key}", tag, MAX_TAG_VALUE_LENGTH)
     return dict(value)
 
 
@@ -381,10 +396,10 @@ def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
         user_id=validate_id("userId", data["userId"]),
         score=validate_score(data["score"]),
         achieved_at=data.get("achievedAt"),
-        display_name=None if display_name is None else _printable("displayName", display_name,
+        display_name=None if display_name is None else printable("displayName", display_name,
                                                                     MAX_DISPLAY_NAME_LENGTH),
         metadata=None if metadata is None else validate_metadata(metadata),
-        event_id=None if data.get("eventId") is None else _printable("eventId", data["eventId"], MAX_EVENT_ID_LENGTH),
+        event_id=None if data.get("eventId") is None else printable("eventId", data["eventId"], MAX_EVENT_ID_LENGTH),
         tags=None if data.get("tags") is None else parse_tags(data["tags"], declared=None),
     )
 
@@ -403,13 +418,18 @@ def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
     reply_to = data.get("replyTo")
     if reply_to is not None and not isinstance(reply_to, str):
         raise InvalidInput("replyTo", "must be a string")
+    # A tournament's board id: checked as the tournament id it holds (no game id can hold the mark).
+    tournament = tournament_of(data["gameId"]) if isinstance(data.get("gameId"), str) else None
+    if tournament is not None:
+        data = {**data, "gameId": tournament}
     if kind == "delete":
-        return PlayerDeletion(
+        deletion = PlayerDeletion(
             game_id=validate_id("gameId", data.get("gameId")),
             user_id=validate_id("userId", data.get("userId")),
             accepted_at_us=accepted_at_us,
             reply_to=reply_to,
         )
+        return deletion if tournament is None else replace(deletion, game_id=board_id(tournament))
     if kind != "score":
         raise InvalidInput("type", "must be score or delete")
     fields = parse_submission_fields(data)
@@ -417,13 +437,17 @@ def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
     season = data.get("season")
     if not isinstance(raw_rules, dict) or not isinstance(season, str) or not season:
         raise InvalidInput("rules", "and season are required on the topic")
-    rules = parse_rules(raw_rules)
+    rules = parse_rules(raw_rules, RESETS if tournament is None else (RUN,))
     achieved_at_us = check_instant("achievedAtUs", data.get("achievedAtUs"))
-    if season != season_of(rules.reset, achieved_at_us):
+    if tournament is not None:
+        start_us, end_us = run_bounds_us(season)
+        if not start_us <= achieved_at_us < end_us:
+            raise InvalidInput("achievedAtUs", f"must lie in the run {season}")
+    elif season != season_of(rules.reset, achieved_at_us):
         raise InvalidInput("season", f"must be the {rules.reset} season of achievedAtUs,"
                                      f" {season_of(rules.reset, achieved_at_us)!r}")
     return ScoreSubmission(
-        game_id=fields.game_id,
+        game_id=fields.game_id if tournament is None else board_id(tournament),
         user_id=fields.user_id,
         score=fields.score,
         accepted_at_us=accepted_at_us,

@@ -26,10 +26,11 @@ from aiokafka.partitioner import murmur2
 from faust.cli import AppCommand, option
 
 from leaderboard_app.errors import InvalidInput
-from leaderboard_app.models import GameRules, PlayerState
-from leaderboard_app.seasons import closes_at_us
+from leaderboard_app.models import GameRules, PlayerState, tournament_of
+from leaderboard_app.seasons import RUN, closes_at_us
 from leaderboard_app.sinks.redis import PlayerWrite
 from leaderboard_app.tables import is_player_key, stored_progress
+from leaderboard_app.tournaments import Tournament
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -101,6 +102,9 @@ def player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
                    rules: dict[str, GameRules]) -> list[PlayerWrite]:
     game_id, user_id = orjson.loads(key)
     game_rules = rules.get(game_id, GameRules())
+    if tournament_of(game_id) is not None:  # a tournament's definition is in the global table, not Cassandra
+        raw = app.game_rules.get(game_id.encode("utf-8"))
+        game_rules = Tournament.from_bytes(raw).rules() if raw else GameRules(reset=RUN)
     grace_us = app.settings.season_grace_us
     writes = []
     for season, score in state.seasons.items():

@@ -20,20 +20,22 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
-from leaderboard_app.models import GameRules
+#: What is cached: a game's rules, or a tournament's definition (app.tournament_cache).
+Rules = TypeVar("Rules")
 
 #: Games whose rules are kept; past it the least recently read go (ids are client input).
 CAPACITY = 10_000
 
 
-class GameRulesCache:
+class GameRulesCache(Generic[Rules]):
     """``get(game_id)``: the game's rules, from memory while the subscription is live."""
 
-    def __init__(self, load: Callable[[str], Awaitable[GameRules]], capacity: int = CAPACITY) -> None:
+    def __init__(self, load: Callable[[str], Awaitable[Rules]], capacity: int = CAPACITY) -> None:
         self._load = load
         self._capacity = capacity
-        self._entries: OrderedDict[str, GameRules] = OrderedDict()
+        self._entries: OrderedDict[str, Rules] = OrderedDict()
         #: Bumped whenever a change is heard or the subscription starts or ends.
         self._generation = 0
         self._live = False
@@ -43,7 +45,7 @@ class GameRulesCache:
         """Whether entries are served (the subscription is confirmed and has not failed since)."""
         return self._live
 
-    async def get(self, game_id: str) -> GameRules:
+    async def get(self, game_id: str) -> Rules:
         if self._live:
             rules = self._entries.get(game_id)
             if rules is not None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from leaderboard_app.models import PlayerStanding
+from leaderboard_app.models import PlayerStanding, tournament_of
 
 #: Players listed in the summary record's ``top``; the rest only have their own record.
 TOP_SIZE = 1_000
@@ -53,8 +53,11 @@ class SeasonResults:
     """
 
     def __init__(self, game_id: str, season: str, total: int, closed_at_us: int, top_size: int = TOP_SIZE) -> None:
-        self.key = season_key(game_id, season)
-        self._common = {"gameId": game_id, "season": season}
+        tournament_id = tournament_of(game_id)
+        # A tournament's run is named by its tournament: its board id holds a control character.
+        self.key = season_key(game_id if tournament_id is None else tournament_id, season)
+        self._common = ({"gameId": game_id} if tournament_id is None else {"tournamentId": tournament_id}) | {
+            "season": season}
         self.total = total
         self.closed_at_us = closed_at_us
         self._top_size = top_size

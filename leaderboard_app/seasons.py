@@ -25,6 +25,10 @@ from leaderboard_app.errors import InvalidInput
 
 RESETS = ("never", "daily", "weekly", "monthly")
 ALL_TIME = "all"
+#: The reset of a tournament's board (module tournaments), never of a game: its seasons are
+#: runs, each named by its ISO 8601 interval ``<start>/<end>`` in whole UTC seconds
+#: (``2026-11-28T18:00:00Z/2026-11-28T19:00:00Z``), so its close is known from its id alone.
+RUN = "run"
 
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
@@ -81,6 +85,8 @@ def season_of(reset: str, at_us: int) -> str:
 
 def season_bounds_us(reset: str, season: str) -> tuple[int, int] | None:
     """Return [start, end) of a ``reset`` season in microseconds, or None for the all-time season."""
+    if reset == RUN:
+        return run_bounds_us(season)
     span = _season_span(reset, season)
     if span is None:
         return None
@@ -148,6 +154,32 @@ def accepted_season(reset: str, achieved_us: int, now_us: int, grace_us: int) ->
             "achievedAt", f"falls in season {season}, which closed more than {_seconds(grace_us)} seconds ago"
         )
     return season
+
+
+def run_id(start_us: int, end_us: int) -> str:
+    """The season id of a tournament run: its interval in whole seconds."""
+    return f"{format_instant(start_us)}/{format_instant(end_us)}"
+
+
+def run_bounds_us(text: str) -> tuple[int, int]:
+    """Return [start, end) of a run id; raise InvalidInput if ``text`` is none."""
+    start_text, slash, end_text = text.partition("/") if isinstance(text, str) else ("", "", "")
+    try:
+        start_us, end_us = parse_achieved_at(start_text), parse_achieved_at(end_text)
+    except InvalidInput:
+        start_us = end_us = -1
+    if not slash or start_us < 0 or end_us <= start_us or run_id(start_us, end_us) != text:
+        raise InvalidInput("season", "must be a run like 2026-11-28T18:00:00Z/2026-11-28T19:00:00Z"
+                                     " for a tournament")
+    return start_us, end_us
+
+
+def format_instant(at_us: int) -> str:
+    """``2026-11-28T18:00:00Z``: an instant, to the second, as run ids name it."""
+    day, micros = divmod(at_us, US_PER_DAY)
+    seconds = micros // US_PER_SECOND
+    clock = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{(EPOCH + timedelta(days=day)).isoformat()}T{clock}Z"
 
 
 def _check_reset(reset: str) -> None:

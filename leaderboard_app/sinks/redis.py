@@ -4,7 +4,8 @@ Key schema. All keys of one game share a Cluster hash tag ``{<game>}``, so one
 script may touch any of them; ``<game>`` is the game id's UTF-8 in unpadded
 base64url, so two games never share a key and no id can inject ``{``, ``}``,
 ``*`` or ``:``. Season ids (``all``, ``2026-11-26``, ``2026-W48``, ``2026-11``)
-are plain ASCII.
+are plain ASCII; so are run ids (``2026-11-28T18:00:00Z/2026-11-28T19:00:00Z``), the seasons
+of a tournament's board, whose game id is ``models.board_id`` (tournaments.py).
 
     lb:{<game>}:<season>:scores   sorted set; member = 16 hex digits of tie-break + userId
     lb:{<game>}:<season>:members  hash userId -> that player's member in :scores
@@ -14,10 +15,14 @@ are plain ASCII.
     lb:{<game>}:<season>:slices   set of the season's slice keys (to evict them with the season)
     lb:{<game>}:<season>:watched  sorted set "<worker id>:<userId>" -> expiry (ms): players whose
                                   rank changes a worker streams (GET /stream/player)
+    lb:{<game>}:<season>:joined   set of userIds in a tournament's run (joined, or submitted without join)
+    lb:{<game>}:<season>:attempts hash userId -> submissions counted in a tournament's run
     lb:{<game>}:seasons           sorted set season -> last activity (microseconds)
     lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
     lb:games                      sorted set gameId -> last activity (GET /games)
-    lb:rules                      hash gameId -> its rules (JSON), read by every worker
+    lb:rules                      hash gameId -> its rules (JSON), read by every worker; for a
+                                  tournament's board id, the tournament's definition
+    lb:tournaments                sorted set tournamentId -> when last defined (GET /tournaments)
     lb:index-partitions           set of score_updates partitions whose players are indexed (rebuild)
     lb:closing                    sorted set [gameId, season] -> when its grace period ends (archiver)
     lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
@@ -57,7 +62,7 @@ from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisError
 
 from leaderboard_app.errors import BackendUnavailable
-from leaderboard_app.models import PlayerStanding, RankedPlayer, SeasonScore
+from leaderboard_app.models import BOARD_MARK, PlayerStanding, RankedPlayer, SeasonScore, tournament_of
 from leaderboard_app.rank_changes import SeasonReport, parse_report
 from leaderboard_app.scoring import competition_ranks
 from leaderboard_app.sinks.redis_connection import FailoverGuard, RedisTarget, cached_primary, close_client, \
@@ -71,6 +76,7 @@ KEY_PREFIX = "lb"
 _WORKER_ID = re.compile(r"[0-9a-f]{32}")
 GAMES_KEY = f"{KEY_PREFIX}:games"
 RULES_KEY = f"{KEY_PREFIX}:rules"
+TOURNAMENTS_KEY = f"{KEY_PREFIX}:tournaments"
 RULES_CHANGED_CHANNEL = f"{KEY_PREFIX}:rules-changed"
 INDEXED_PARTITIONS_KEY = f"{KEY_PREFIX}:index-partitions"
 #: Sorted set of [gameId, season] (JSON) -> when the season stops taking scores (microseconds).
@@ -209,6 +215,38 @@ end
 return 1
 """
 
+#: The entry rules of a tournament's run, atomically. KEYS: joined, attempts. ARGV: action (join,
+#: submit, or return: give back an attempt Kafka did not take), userId, joinRequired (1/0),
+#: maxSize and maxAttempts (0: no limit), when the keys expire (Unix seconds). Returns {verdict,
+#: number}: {ok, attempts used}, {full, maxSize}, {not_joined, 0} or {attempts, maxAttempts}.
+#: Without joinRequired, a player's first counted submission takes a place among maxSize.
+_ENTER = """
+local action, user = ARGV[1], ARGV[2]
+local join_required, max_size, max_attempts = ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
+local joined = redis.call('SISMEMBER', KEYS[1], user) == 1
+if action == 'return' then
+  local left = redis.call('HINCRBY', KEYS[2], user, -1)
+  if left <= 0 then
+    redis.call('HDEL', KEYS[2], user)
+    if not join_required then redis.call('SREM', KEYS[1], user) end
+  end
+  return {'ok', left}
+end
+if not joined then
+  if action == 'submit' and join_required then return {'not_joined', 0} end
+  if max_size > 0 and redis.call('SCARD', KEYS[1]) >= max_size then return {'full', max_size} end
+end
+local used = tonumber(redis.call('HGET', KEYS[2], user) or '0')
+if action == 'submit' then
+  if max_attempts > 0 and used >= max_attempts then return {'attempts', max_attempts} end
+  used = redis.call('HINCRBY', KEYS[2], user, 1)
+  redis.call('EXPIREAT', KEYS[2], ARGV[6])
+end
+if not joined then redis.call('SADD', KEYS[1], user) end
+redis.call('EXPIREAT', KEYS[1], ARGV[6])
+return {'ok', used}
+"""
+
 _HELPERS = """
 local function better_than(score)
   if ARGV[1] == 'asc' then return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. score) end
@@ -319,6 +357,12 @@ def _season_entry_keys(game_id: str, season: str) -> tuple[str, str, str]:
 def watched_key(game_id: str, season: str) -> str:
     """The players of a game's season whose rank changes some worker streams."""
     return f"{game_prefix(game_id)}:{season}:watched"
+
+
+def entry_keys(game_id: str, season: str) -> tuple[str, str]:
+    """Return the (joined, attempts) keys of a tournament's run (its board id and run id)."""
+    prefix = game_prefix(game_id)
+    return f"{prefix}:{season}:joined", f"{prefix}:{season}:attempts"
 
 
 def seasons_key(game_id: str) -> str:
@@ -448,7 +492,8 @@ class RedisLeaderboard(Service):
         self._scripts = {
             name: client.register_script(source)
             for name, source in (("rank_members", _RANK_MEMBERS), ("leave", _LEAVE_SEASONS), ("top", _TOP),
-                                 ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR))
+                                 ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR),
+                                 ("enter", _ENTER))
         }
 
     async def on_stop(self) -> None:
@@ -519,7 +564,8 @@ class RedisLeaderboard(Service):
                 closing[orjson.dumps([write.game_id, write.season])] = write.closes_at_us
             if write.profile is not None:
                 profiles.setdefault(write.game_id, {})[write.user_id] = orjson.dumps(write.profile)
-            games[write.game_id] = max(games.get(write.game_id, 0), write.activity_us)
+            if not write.game_id.startswith(BOARD_MARK):  # tournaments are listed by GET /tournaments
+                games[write.game_id] = max(games.get(write.game_id, 0), write.activity_us)
             user_games.setdefault(write.user_id, set()).add(write.game_id)
         for (game_id, season), args in ranked.items():
             scores, members = season_keys(game_id, season)
@@ -555,11 +601,16 @@ class RedisLeaderboard(Service):
         return seasons
 
     async def set_rules(self, game_id: str, rules: bytes, at_us: int) -> None:
-        """Publish a game's rules to every worker, and list the game in GET /games."""
+        """Publish a game's rules (or a tournament's definition) to every worker, and list the game in
+        GET /games (the tournament in GET /tournaments)."""
+        tournament_id = tournament_of(game_id)
 
         async def queue(pipe: Any) -> None:
             pipe.hset(RULES_KEY, game_id, rules)
-            pipe.zadd(GAMES_KEY, {game_id: at_us}, gt=True)
+            if tournament_id is None:
+                pipe.zadd(GAMES_KEY, {game_id: at_us}, gt=True)
+            else:
+                pipe.zadd(TOURNAMENTS_KEY, {tournament_id: at_us}, gt=True)
 
         await self._retrying(queue, publish=[(RULES_CHANGED_CHANNEL, game_id.encode())])
 
@@ -816,6 +867,22 @@ class RedisLeaderboard(Service):
         """Return game ids, most recently active first."""
         ids = await self._read(self.client.zrevrange(GAMES_KEY, offset, offset + limit - 1))
         return [game.decode("utf-8") for game in ids]
+
+    async def tournaments(self) -> list[tuple[str, bytes]]:
+        """Every tournament's id and definition, in id order."""
+        ids = sorted(found.decode("utf-8") for found in await self._read(self.client.zrange(TOURNAMENTS_KEY, 0, -1)))
+        if not ids:
+            return []
+        found = await self._read(self.client.hmget(RULES_KEY, [BOARD_MARK + tid for tid in ids]))
+        return [(tid, raw) for tid, raw in zip(ids, found) if raw is not None]
+
+    async def enter(self, game_id: str, season: str, action: str, user_id: str, join_required: bool,
+                    max_size: int | None, max_attempts: int | None, expire_at: int) -> tuple[str, int]:
+        """Apply a tournament run's entry rules to one join, submission or returned attempt (script _ENTER)."""
+        verdict, number = await self._read_game(game_id, lambda: self._scripts["enter"](
+            keys=entry_keys(game_id, season),
+            args=(action, user_id, int(join_required), max_size or 0, max_attempts or 0, expire_at)))
+        return verdict.decode("ascii"), int(number)
 
     async def game_has_scores(self, game_id: str) -> bool:
         """Return whether any score of the game has been applied (in any season)."""

@@ -23,7 +23,7 @@ from leaderboard_app.errors import (
 )
 from leaderboard_app.models import GameRules, validate_id
 from leaderboard_app.rate_limits import client_address, rate_bucket
-from leaderboard_app.seasons import parse_season, season_of
+from leaderboard_app.seasons import RESETS, parse_season, season_of
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -118,10 +118,14 @@ class LeaderboardView(View):
             headers[SEASON_HEADER] = season
         return self.json_response(value, headers=headers)
 
-    async def standings(self, game_id: str, rules: GameRules, season: str) -> Any:
-        """Return what answers rankings of the season: Redis, or Cassandra once Redis evicted it."""
+    async def standings(self, game_id: str, rules: GameRules, season: str, current: str | None = None) -> Any:
+        """Return what answers rankings of the season: Redis, or Cassandra once Redis evicted it.
+
+        ``current``: the season being played (default: the game's; a tournament's run, if on).
+        """
         app = self.leaderboard
-        current = season_of(rules.reset, app.clock.now_us())
+        if current is None and rules.reset in RESETS:
+            current = season_of(rules.reset, app.clock.now_us())
         if season == current or await app.redis_leaderboard.season_in_index(game_id, season):
             return app.redis_leaderboard
         if await app.archive.has_standings(game_id, season):

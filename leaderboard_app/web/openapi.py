@@ -38,6 +38,8 @@ from leaderboard_app.web.live import MAX_STREAM_K, STREAM_PATH
 from leaderboard_app.web.streams import MAX_QUEUED
 from leaderboard_app.web.streams import STREAM_PATH as PLAYER_STREAM_PATH
 from leaderboard_app.web.queries import MAX_AROUND, MAX_FRIENDS, MAX_HISTORY, MAX_K, MAX_OFFSET
+from leaderboard_app.web.tournaments import MAX_TOURNAMENTS_PAGE
+from leaderboard_app.tournaments import MAX_DURATION, MAX_TITLE_LENGTH
 
 OPENAPI_PATH = "/openapi.json"
 #: The security scheme's name in ``components.securitySchemes``.
@@ -60,7 +62,10 @@ _TAG_KEY_PATTERN = "^[a-z][a-z0-9_]{0,31}$"
 _TIER_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$"
 _PERCENT_PATTERN = "^[0-9]{1,3}(\\.[0-9]{1,4})?%$"
 _SLICE_PATTERN = "^[a-z][a-z0-9_]{0,31}:.+$"
-_SEASON_PATTERN = "^(all|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-W[0-9]{2}|[0-9]{4}-[0-9]{2})$"
+_INSTANT = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
+_RUN_PATTERN = f"^{_INSTANT}/{_INSTANT}$"
+_SEASON_PATTERN = (f"^(all|[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}|[0-9]{{4}}-W[0-9]{{2}}|[0-9]{{4}}-[0-9]{{2}}"
+                   f"|{_INSTANT}/{_INSTANT})$")
 _ACHIEVED_AT_PATTERN = (
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-]00:00)$"
 )
@@ -143,8 +148,9 @@ def _schemas() -> dict[str, Any]:
                       max_length=MAX_ID_LENGTH, pattern=_ID_PATTERN),
         "Score": {"type": "integer", "minimum": -MAX_ABS_SCORE, "maximum": MAX_ABS_SCORE,
                   "description": "A JSON integer of absolute value at most 2^53-1 (10.0, \"10\" and true are refused)"},
-        "Season": _string("A season id: all (reset never), 2026-11-26 (daily), 2026-W48 (weekly), 2026-11 (monthly)",
-                          max_length=10, pattern=_SEASON_PATTERN),
+        "Season": _string("A season id: all (reset never), 2026-11-26 (daily), 2026-W48 (weekly), 2026-11 (monthly); "
+                          "a tournament's run id (2026-11-28T18:00:00Z/2026-11-28T19:00:00Z)",
+                          max_length=41, pattern=_SEASON_PATTERN),
         "DisplayName": _string(f"The player's name in this game: 1 to {MAX_DISPLAY_NAME_LENGTH} characters",
                                max_length=MAX_DISPLAY_NAME_LENGTH, pattern=_ID_PATTERN),
         "Metadata": {"type": "object", "description": f"Any JSON object of at most {MAX_METADATA_BYTES} bytes"},
@@ -269,6 +275,7 @@ def _schemas() -> dict[str, Any]:
             "achievedAt": {"type": "string", "format": "date-time", "description": "to the millisecond, in UTC"},
             "season": _schema("Season"),
         }, ("score", "achievedAt", "season"), "One submission as sent."),
+        **_tournament_schemas(ranked),
         "Health": _object({"status": {"const": "ok"}}, ("status",)),
         "Readiness": _object({
             "status": {"type": "string", "enum": ["ready", "unavailable"]},
@@ -287,6 +294,66 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _tournament_schemas(ranked: dict[str, Any]) -> dict[str, Any]:
+    instant = _string("RFC 3339 in UTC, whole seconds", pattern=f"^{_INSTANT}$")
+    limit = {"type": ["integer", "null"], "minimum": 1, "maximum": 2**31 - 1}
+    definition = {
+        "title": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_TITLE_LENGTH,
+                  "description": "May change at any time"},
+        "order": {"type": "string", "enum": list(ORDERS), "description": "as a game's"},
+        "operator": {"type": "string", "enum": list(OPERATORS), "description": "as a game's"},
+        "start": {**instant, "description": "One run: when it starts (RFC 3339 UTC, whole seconds)"},
+        "end": {**instant, "description": "One run: when it ends (exclusive)"},
+        "schedule": _string("Repeating runs: a 5-field cron expression in UTC (minute hour day month weekday); "
+                            "each run starts at a cron time", max_length=200),
+        "duration": _integer("Repeating runs: each run's length in seconds, at most the time between two runs",
+                             1, MAX_DURATION),
+        "joinRequired": {"type": "boolean", "default": False,
+                         "description": "players must POST .../join each run before they submit"},
+        "maxSize": {**limit, "description": "most players per run: joined, or (without joinRequired) who submitted; "
+                                            "null: no limit"},
+        "maxAttempts": {**limit, "description": "most submissions per player per run; null: no limit"},
+    }
+    run = _object({"runId": _string("the run's id: its board's season", pattern=_RUN_PATTERN),
+                   "start": instant, "end": instant}, ("runId", "start", "end"), "One run of a tournament.")
+    described = {
+        "tournamentId": _schema("Id"),
+        **definition,
+        "running": {"type": "boolean", "description": "whether a run is on"},
+        "run": {"oneOf": [_schema("TournamentRun"), {"type": "null"}], "description": "the run on now"},
+        "nextStart": {"type": ["string", "null"], "description": "when the next run starts; null: none left"},
+        "nextEnd": {"type": ["string", "null"], "description": "when the next run ends; null: none left"},
+    }
+    required = ("tournamentId", "title", "order", "operator", "joinRequired", "maxSize", "maxAttempts", "running",
+                "run", "nextStart", "nextEnd")
+    return {
+        "TournamentDefinition": {**_object(definition, (), "start and end (one run), or schedule and duration "
+                                                           "(repeating runs); the rest optional."),
+                                 "additionalProperties": False},
+        "TournamentRun": run,
+        "Tournament": _object(described, required, "A tournament, its run on now and its next run."),
+        "TournamentDetail": _object({**described, "players": _integer("players with a score in the run on now", 0)},
+                                    (*required, "players")),
+        "TournamentQueued": _object({"status": {"const": "queued"}, "tournamentId": _schema("Id"), **definition},
+                                    ("status", "tournamentId"), "Accepted, not yet in effect on this worker."),
+        "TournamentScore": _object({name: value for name, value in {
+            "userId": _schema("Id"), "score": _schema("Score"), "displayName": _schema("DisplayName"),
+            "metadata": _schema("Metadata"),
+            "achievedAt": _string("When the score was achieved, within the run on now; default: now",
+                                  pattern=_ACHIEVED_AT_PATTERN),
+            "eventId": _string(f"1 to {MAX_EVENT_ID_LENGTH} characters: a resubmission with the same eventId "
+                               "within 24 h is applied once (it still counts as an attempt)",
+                               max_length=MAX_EVENT_ID_LENGTH, pattern=_ID_PATTERN),
+        }.items()}, ("userId", "score"), "One score of a tournament: a /score body without gameId or tags."),
+        "TournamentQueuedScore": _object({"status": {"const": "queued"},
+                                          "run": _string("the run it counts in", pattern=_RUN_PATTERN)},
+                                         ("status", "run")),
+        "Join": _object({"userId": _schema("Id")}, ("userId",)),
+        "Joined": _object({"tournamentId": _schema("Id"), "userId": _schema("Id"), "joined": {"const": True},
+                           "run": _schema("TournamentRun")}, ("tournamentId", "userId", "joined", "run")),
+    }
+
+
 def _season_result_schemas() -> dict[str, Any]:
     """The values of the season_results Kafka topic (docs/season-results.md): no endpoint returns them,
     but their schemas sit with the others so that one document describes every JSON the service emits."""
@@ -299,6 +366,8 @@ def _season_result_schemas() -> dict[str, Any]:
     }
     season = {
         "gameId": _schema("Id"),
+        "tournamentId": _string("In place of gameId in the records of a tournament's run, whose season is the run id",
+                                max_length=MAX_ID_LENGTH, pattern=_ID_PATTERN),
         "season": _schema("Season"),
         "closedAtUs": _integer("When the season stopped taking scores (its end plus the grace period), in "
                                "microseconds since the epoch: the same in every repeat of the season's records", 0),
@@ -311,18 +380,20 @@ def _season_result_schemas() -> dict[str, Any]:
             "position": _integer("0-based place in the final order; tied players are listed by who reached the "
                                  "score first", 0),
             "total": _integer("players ranked in the season", 1),
-        }, ("type", "gameId", "season", "userId", "score", "rank", "position", "total", "closedAtUs"),
+        }, ("type", "season", "userId", "score", "rank", "position", "total", "closedAtUs"),
             f"Kafka topic {SEASON_RESULTS_TOPIC} (not an HTTP body): one player's final standing in a closed "
-            "season. Key: the JSON array [gameId, season]."), **kafka},
+            "season. Key: the JSON array [gameId, season] ([tournamentId, run id] for a tournament's run)."),
+            "oneOf": [{"required": ["gameId"]}, {"required": ["tournamentId"]}], **kafka},
         "SeasonClosed": {**_object({
             "type": {"const": SEASON_CLOSED},
             **season,
             "total": _integer("players ranked in the season", 0),
             "top": {"type": "array", "maxItems": TOP_SIZE, "description": f"the best {TOP_SIZE:,} players, best first",
                     "items": _object(ranked, ("userId", "score", "rank"))},
-        }, ("type", "gameId", "season", "total", "closedAtUs", "top"),
+        }, ("type", "season", "total", "closedAtUs", "top"),
             f"Kafka topic {SEASON_RESULTS_TOPIC} (not an HTTP body): the last record of a closed season, after "
-            "every SeasonStanding of it. Key: the JSON array [gameId, season]."), **kafka},
+            "every SeasonStanding of it. Key: the JSON array [gameId, season] ([tournamentId, run id] for a "
+            "tournament's run)."), "oneOf": [{"required": ["gameId"]}, {"required": ["tournamentId"]}], **kafka},
     }
 
 
@@ -354,7 +425,10 @@ _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     404: ("UserNotFound", "The player has no score there: {\"error\": \"user not found\"} (\"user not found in "
                           "this slice\" with slice; an archived season keeps no slices).", ()),
     408: ("RequestTimeout", "The request body was not fully received in time (LEADERBOARD_BODY_TIMEOUT).", ()),
-    409: ("Conflict", "The game already has had activity and the rules would change.", ()),
+    409: ("Conflict", "The game (tournament) already has had activity and its rules would change; or a "
+                      "tournament's entry rules refuse the request, named in the message: not running (with its "
+                      "next start), not joined (joinRequired), full (maxSize), out of attempts (maxAttempts).",
+          ()),
     413: ("PayloadTooLarge", "The request body exceeds the endpoint's limit.", ()),
     415: ("UnsupportedMediaType", "The body is not declared with Content-Type: application/json.", ()),
     429: ("RateLimited", "More than LEADERBOARD_RATE_LIMIT requests in one second from this key (or address).",
@@ -415,6 +489,11 @@ def _parameters() -> dict[str, Any]:
         "streamK": paging("k", "how many players", MAX_STREAM_K, 10),
         "key": _parameter("key", "query", "The API key, for clients that cannot send headers (EventSource); an "
                                           "Authorization header wins", {"type": "string"}),
+        "tournamentIdPath": _parameter("tournamentId", "path", "The tournament (URL-encoded)", _schema("Id")),
+        "run": _parameter("run", "query", "A run: its runId, or its start alone; default: the run on now, else "
+                                          "the last one", _string("a run", max_length=41)),
+        "tournamentsLimit": paging("limit", "most tournaments", MAX_TOURNAMENTS_PAGE, 100),
+        "tournamentsOffset": paging("offset", "tournaments skipped", 10**9, 0),
         "wait": _parameter("wait", "query", f"true: answer once the score is applied and ranked (200), or 202 after "
                                             f"{WAIT_TIMEOUT:g} s", {"type": "boolean", "default": False}),
     }
@@ -497,6 +576,7 @@ def _paths() -> dict[str, Any]:
                               _schema("RulesQueued"))},
                 (400, 408, 409, 413, 415), ("gameIdPath",), ("GameRules", MAX_SCORE_BODY)),
         },
+        **_tournament_paths(list_of),
         "/topk": {"get": _operation(
             "top", "rankings", "The leaderboard",
             "k players from position offset, best first; [] past the end or for an unknown game or season. With "
@@ -583,6 +663,57 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _tournament_paths(list_of: dict[str, Any]) -> dict[str, Any]:
+    tournament = "/tournaments/{tournamentId}"
+    return {
+        "/tournaments": {"get": _operation(
+            "listTournaments", "tournaments", "List running and upcoming tournaments",
+            "Running ones first, then by next start; ended ones are left out.", "read",
+            {200: _answer("Tournaments", {"type": "array", "items": _schema("Tournament")}, LAG_HEADER)},
+            (400,), ("tournamentsLimit", "tournamentsOffset"))},
+        tournament: {
+            "get": _operation(
+                "getTournament", "tournaments", "Describe a tournament",
+                "Its definition, the run on now (with its players) and the next run. 404 if never defined.",
+                "read", {200: _answer("The tournament", _schema("TournamentDetail"), LAG_HEADER)}, (400, 404),
+                ("tournamentIdPath",)),
+            "put": _operation(
+                "setTournament", "tournaments", "Define a tournament",
+                "One run (start, end) or repeating runs (schedule, duration), ranked with order and operator as a "
+                "game is. 409 once it has scores and more than its title would change.", "admin",
+                {200: _answer("The definition is in effect", _schema("TournamentDetail")),
+                 202: _answer(f"Accepted, not in effect on this worker within {WAIT_TIMEOUT:g} s",
+                              _schema("TournamentQueued"))},
+                (400, 408, 409, 413, 415), ("tournamentIdPath",), ("TournamentDefinition", MAX_SCORE_BODY)),
+        },
+        f"{tournament}/join": {"post": _operation(
+            "joinTournament", "tournaments", "Join the run on now",
+            "200, also for a player who already joined this run; 409 when the tournament is not running or the "
+            "run has maxSize players.", "write", {200: _answer("Joined", _schema("Joined"))},
+            (400, 404, 408, 409, 413, 415), ("tournamentIdPath",), ("Join", MAX_SCORE_BODY))},
+        f"{tournament}/scores": {"post": _operation(
+            "submitTournamentScore", "tournaments", "Submit a score to the run on now",
+            "202 once the attempt is counted and Kafka has acknowledged the record (a Kafka failure, 503, gives "
+            "the attempt back); with wait=true, 200 once it is ranked. 409 naming why when the tournament is not "
+            "running, the player has not joined (joinRequired), the run is full (maxSize) or the player has no "
+            "attempt left (maxAttempts).", "write",
+            {200: _answer("Applied (wait=true)", _schema("Applied")),
+             202: _answer("Queued", _schema("TournamentQueuedScore"))},
+            (400, 404, 408, 409, 413, 415), ("tournamentIdPath", "wait"), ("TournamentScore", MAX_SCORE_BODY))},
+        f"{tournament}/topk": {"get": _operation(
+            "tournamentTop", "tournaments", "A run's leaderboard",
+            "As /topk, on the board of one run (default: the run on now, else the last). 404 for a tournament "
+            "never defined or that has not started.", "read",
+            {200: _answer("Players", list_of, LAG_HEADER, SEASON_HEADER)},
+            (400, 404), ("tournamentIdPath", "run", "k", "topOffset"))},
+        f"{tournament}/rank/{{userId}}": {"get": _operation(
+            "tournamentRank", "tournaments", "A player's rank in a run",
+            "As /rank, on the board of one run; 404 also for a player without a score in it.", "read",
+            {200: _answer("The player's standing", _schema("Standing"), LAG_HEADER)},
+            (400, 404), ("tournamentIdPath", "userIdPath", "run"))},
+    }
+
+
 def build_openapi_document() -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the whole HTTP API (a new dict on each call)."""
     return {
@@ -597,6 +728,7 @@ def build_openapi_document() -> dict[str, Any]:
             {"name": "scores", "description": "Scores in (HTTP -> Kafka score_updates)"},
             {"name": "rankings", "description": "Rankings out (Redis; history from Cassandra)"},
             {"name": "games", "description": "Games and their rules"},
+            {"name": "tournaments", "description": "Tournaments: boards that take scores while a run is on"},
             {"name": "players", "description": "Deleting a player"},
             {"name": "live", "description": "The live leaderboard: a page and its event stream"},
             {"name": "health", "description": "Probes and metrics"},

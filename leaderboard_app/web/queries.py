@@ -75,8 +75,9 @@ class BoardView(LeaderboardView):
         game_id, rules, season = await self.game_and_season(request)
         return await self.board_of(game_id, rules, season, query_slice(request, rules))
 
-    async def board_of(self, game_id: str, rules: GameRules, season: str, slice_: Slice | None) -> Board:
-        standings = await self.standings(game_id, rules, season)
+    async def board_of(self, game_id: str, rules: GameRules, season: str, slice_: Slice | None,
+                       current: str | None = None) -> Board:
+        standings = await self.standings(game_id, rules, season, current)
         if slice_ is not None and standings is not self.leaderboard.redis_leaderboard:
             raise self.NotFound(f"season {season} is archived: its slices are not kept, only its global standings")
         return Board(game_id, rules, season, slice_, standings)
@@ -123,7 +124,10 @@ async def _score_at(board: Board, position: int) -> int:
 class TopView(BoardView):
     async def get(self, request: Request) -> Response:
         """Return ``k`` players from ``offset``, best first, with their ranks (of one tier, with ``tier``)."""
-        board = await self.board(request)
+        return await self.top_of(request, await self.board(request))
+
+    async def top_of(self, request: Request, board: Board) -> Response:
+        """The /topk answer on ``board`` (also a tournament's, web/tournaments.py)."""
         count = query_int(request, "k", default=10, low=1, high=MAX_K)
         offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
         tier = query_tier(request, board.rules)
@@ -192,8 +196,10 @@ class RankView(BoardView):
     async def get(self, request: Request, userId: str) -> Response:  # noqa: N803 (route name)
         """Return the player's rank, score, the board's size, percentile and the next player up;
         with ``slice``, within the slice plus the global rank; with tiers, the tier and the next one's gap."""
-        user_id = validate_id("userId", userId)
-        board = await self.board(request)
+        return await self.rank_on(await self.board(request), validate_id("userId", userId))
+
+    async def rank_on(self, board: Board, user_id: str) -> Response:
+        """The /rank answer on ``board`` (also a tournament's, web/tournaments.py)."""
         standings, order = board.standings, board.rules.order
         standing = await standings.rank_for(board.game_id, board.season, order, user_id, **sliced(board))
         if standing is None:

@@ -270,3 +270,23 @@ def set_rules(client: httpx.Client, game_id: str, **rules: object) -> httpx.Resp
         eventually(visible, timeout=60, interval=0.2)
         response = client.put(path, json=rules)
     return response
+
+
+@pytest.fixture
+def tournament() -> str:
+    """A tournament id no other test uses."""
+    return f"tournament-{uuid.uuid4().hex[:12]}"
+
+
+def define_tournament(client: httpx.Client, tournament_id: str, **definition: object) -> httpx.Response:
+    """PUT a tournament; a 202 (not yet visible on this worker) is followed until it is, then PUT again."""
+    path = f"/tournaments/{quote(tournament_id, safe='')}"
+    response = client.put(path, json=definition)
+    if response.status_code == 202:
+        eventually(lambda: _assert_status(client.get(path), 200), timeout=60, interval=0.2)
+        response = client.put(path, json=definition)
+    return response
+
+
+def _assert_status(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text

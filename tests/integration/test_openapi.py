@@ -10,6 +10,7 @@ checked the same way.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -137,9 +138,64 @@ NOT_PROVOKED = {
     503: "needs Kafka, Redis or Cassandra down: test_reliability.py",
 }
 #: 202 from these comes only when the agent takes over 5 s (seen when it does).
-SLOW_ONLY = {("delete", "/users/{userId}", 202), ("put", "/games/{gameId}", 202)}
+SLOW_ONLY = {("delete", "/users/{userId}", 202), ("put", "/games/{gameId}", 202),
+             ("put", "/tournaments/{tournamentId}", 202)}
 #: 404 from these comes only for a slice of a season archived out of Redis (test_workers.py reads one).
 ARCHIVED_ONLY = {("get", "/topk", 404), ("get", "/ranks", 404)}
+
+
+def provoke_tournaments(provoker: Provoker) -> None:
+    """Every status of the tournament operations (but 408, 429, 503 and a slow PUT's 202)."""
+    send = provoker.send
+    tournament, full, later = (f"tournament-{uuid.uuid4().hex[:12]}" for _ in range(3))
+    now = datetime.now(timezone.utc)
+
+    def at(seconds: int) -> str:
+        return (now + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    running = {"start": at(-1), "end": at(3600), "maxAttempts": 1}
+    provoker.until(200, "put", "/tournaments/{tournamentId}", path_parameters={"tournamentId": tournament},
+                   body=running)
+    provoker.until(200, "put", "/tournaments/{tournamentId}", path_parameters={"tournamentId": full},
+                   body={**running, "joinRequired": True, "maxSize": 1})
+    provoker.until(200, "put", "/tournaments/{tournamentId}", path_parameters={"tournamentId": later},
+                   body={"schedule": "0 0 1 1 *", "duration": 60})
+    ids = {"path_parameters": {"tournamentId": tournament}}
+    send("post", "/tournaments/{tournamentId}/scores", 202, body={"userId": "ann", "score": 3}, scope="write", **ids)
+    provoker.until(200, "post", "/tournaments/{tournamentId}/scores", body={"userId": "bob", "score": 4},
+                   query={"wait": "true"}, **ids)
+    send("post", "/tournaments/{tournamentId}/scores", 409, body={"userId": "bob", "score": 5}, **ids)  # maxAttempts
+    send("put", "/tournaments/{tournamentId}", 409, body={**running, "operator": "incr"}, **ids)
+    send("get", "/tournaments", 200, query={"limit": "1000"}, scope="read")
+    send("get", "/tournaments/{tournamentId}", 200, scope="read", **ids)
+    send("get", "/tournaments/{tournamentId}/topk", 200, scope="read", **ids)
+    send("get", "/tournaments/{tournamentId}/rank/{userId}", 200, scope="read",
+         path_parameters={"tournamentId": tournament, "userId": "ann"})
+    in_full = {"path_parameters": {"tournamentId": full}}
+    send("post", "/tournaments/{tournamentId}/join", 200, body={"userId": "ann"}, **in_full)
+    send("post", "/tournaments/{tournamentId}/join", 409, body={"userId": "bob"}, **in_full)
+    nowhere = {"path_parameters": {"tournamentId": f"nowhere-{uuid.uuid4().hex}", "userId": "ann"}}
+    for method, path, body in (("get", "/tournaments/{tournamentId}", None),
+                               ("post", "/tournaments/{tournamentId}/join", {"userId": "ann"}),
+                               ("post", "/tournaments/{tournamentId}/scores", {"userId": "ann", "score": 1}),
+                               ("get", "/tournaments/{tournamentId}/topk", None),
+                               ("get", "/tournaments/{tournamentId}/rank/{userId}", None)):
+        send(method, path, 404, **({"body": body} if body else {}), **nowhere)
+    send("get", "/tournaments/{tournamentId}/rank/{userId}", 404,
+         path_parameters={"tournamentId": tournament, "userId": "nobody"})
+    too_long = {"path_parameters": {"tournamentId": "x" * 129, "userId": "ann"}}
+    send("get", "/tournaments", 400, query={"limit": "0"})
+    send("put", "/tournaments/{tournamentId}", 400, body={"schedule": "x", "duration": 1}, **ids)
+    send("get", "/tournaments/{tournamentId}", 400, **too_long)
+    send("post", "/tournaments/{tournamentId}/join", 400, body={}, **ids)
+    send("post", "/tournaments/{tournamentId}/scores", 400, body={"userId": "ann", "score": "1"}, **ids)
+    send("get", "/tournaments/{tournamentId}/topk", 400, query={"k": "0"}, **ids)
+    send("get", "/tournaments/{tournamentId}/rank/{userId}", 400, query={"run": "yesterday"},
+         path_parameters={"tournamentId": tournament, "userId": "ann"})
+    for method, path in (("put", "/tournaments/{tournamentId}"), ("post", "/tournaments/{tournamentId}/join"),
+                         ("post", "/tournaments/{tournamentId}/scores")):
+        send(method, path, 413, raw_body=b'{"pad": "' + b"x" * 64 * 1024 + b'"}', headers=JSON, **ids)
+        send(method, path, 415, raw_body=b'{}', headers={"Content-Type": "text/plain"}, **ids)
 
 
 def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) -> None:
@@ -183,6 +239,8 @@ def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) 
     provoker.until(200, "delete", "/users/{userId}", path_parameters={"userId": "bob"}, query=in_game)
     send("delete", "/users/{userId}", 404, path_parameters={"userId": f"nobody-{uuid.uuid4().hex}"})
 
+    provoke_tournaments(provoker)
+
     provoker.stream(in_game)
     provoker.player_stream("ann", in_game)
     send("get", STREAM_PATH, 401, scope=None, query={**in_game, "key": "not-a-key"})
@@ -211,7 +269,7 @@ def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) 
             if not operation["security"]:
                 send(method, path, 200, scope=None, headers={"Authorization": "Bearer not-a-key"})
                 continue
-            ids = {"path_parameters": {"userId": "u", "gameId": game}} if "{" in path else {}
+            ids = {"path_parameters": {"userId": "u", "gameId": game, "tournamentId": "t"}} if "{" in path else {}
             send(method, path, 401, scope=None, **ids)
             send(method, path, 401, scope=None, headers={"Authorization": "Bearer not-a-key"}, **ids)
             if operation["x-scope"] != "read":

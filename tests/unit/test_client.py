@@ -340,3 +340,60 @@ def test_server_sent_events_joins_data_lines_and_ignores_comments() -> None:
     assert fed[-1] == ("rank", "a\nb") and fed[:-1] == [None] * 5
     assert events.feed("") is None  # an empty block is no event
     assert [events.feed("data: x"), events.feed("")] == [None, ("message", "x")]
+
+
+# -- tournaments ------------------------------------------------------------------
+
+TOURNAMENT = {"tournamentId": "cup/1", "title": None, "order": "desc", "operator": "best",
+              "start": "2026-11-28T18:00:00Z", "end": "2026-11-28T20:00:00Z", "joinRequired": True, "maxSize": 2,
+              "maxAttempts": None, "running": True,
+              "run": {"runId": "2026-11-28T18:00:00Z/2026-11-28T20:00:00Z", "start": "2026-11-28T18:00:00Z",
+                      "end": "2026-11-28T20:00:00Z"},
+              "nextStart": None, "nextEnd": None, "players": 1}
+
+
+async def test_set_tournament_puts_the_definition_and_reads_the_tournament(call: Any) -> None:
+    server = Server(200, TOURNAMENT)
+    definition = {"start": "2026-11-28T18:00:00Z", "end": "2026-11-28T20:00:00Z", "joinRequired": True, "maxSize": 2}
+    info = await call(server, "set_tournament", "cup/1", definition)
+    assert (server.request.method, server.request.url.raw_path) == ("PUT", b"/tournaments/cup%2F1")
+    assert server.sent_json == definition
+    assert (info.tournament_id, info.running, info.players, info.pending) == ("cup/1", True, 1, False)
+    assert info.run["runId"] == TOURNAMENT["run"]["runId"] and info.definition["maxSize"] == 2
+    queued = await call(Server(202, {"status": "queued", "tournamentId": "cup/1", **definition}), "set_tournament",
+                        "cup/1", definition)
+    assert queued.pending and queued.run is None
+
+
+async def test_tournaments_lists_and_join_returns_the_run(call: Any) -> None:
+    server = Server(200, [TOURNAMENT])
+    listed = await call(server, "tournaments", limit=5)
+    assert (server.request.url.path, server.request.url.query) == ("/tournaments", b"limit=5")
+    assert [entry.tournament_id for entry in listed] == ["cup/1"]
+    server = Server(200, {"tournamentId": "cup/1", "userId": "ann", "joined": True, "run": TOURNAMENT["run"]})
+    assert await call(server, "join_tournament", "cup/1", "ann") == TOURNAMENT["run"]["runId"]
+    assert (server.request.url.raw_path, server.sent_json) == (b"/tournaments/cup%2F1/join", {"userId": "ann"})
+
+
+async def test_submit_tournament_score_sends_no_game_id_and_a_refusal_is_a_conflict(call: Any) -> None:
+    server = Server(202, {"status": "queued", "run": TOURNAMENT["run"]["runId"]})
+    result = await call(server, "submit_tournament_score", "cup/1", "ann", 7, event_id="e1")
+    assert (server.request.url.raw_path, server.sent_json) == (b"/tournaments/cup%2F1/scores",
+                                                               {"userId": "ann", "score": 7, "eventId": "e1"})
+    assert (result.status, result.season) == ("queued", TOURNAMENT["run"]["runId"])
+    with pytest.raises(Conflict, match="maxAttempts"):
+        await call(Server(409, {"error": "'ann' has used all 1 attempts of run x (maxAttempts)"}),
+                   "submit_tournament_score", "cup/1", "ann", 7)
+
+
+async def test_tournament_reads_name_the_run(call: Any) -> None:
+    run = TOURNAMENT["run"]["runId"]
+    server = Server(200, [{"userId": "ann", "score": 7, "rank": 1}], {"X-Leaderboard-Season": run})
+    ranking = await call(server, "tournament_top", "cup/1", k=3, run=run)
+    assert server.request.url.path == "/tournaments/cup/1/topk" and server.request.url.params["run"] == run
+    assert (ranking.user_ids, ranking.season) == (["ann"], run)
+    body = {"userId": "ann", "score": 7, "rank": 1, "season": run, "total": 1, "percentile": 0.0, "next": None}
+    server = Server(200, body)
+    standing = await call(server, "tournament_rank", "cup/1", "a/b")
+    assert server.request.url.raw_path == b"/tournaments/cup%2F1/rank/a%2Fb"
+    assert (standing.player.rank, standing.season) == (1, run)
