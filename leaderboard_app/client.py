@@ -231,11 +231,12 @@ class BatchResult:
 
 @dataclass(frozen=True, slots=True)
 class DeleteResult:
-    """A player erased from ``games`` (``done`` False: accepted, not finished within 5 s)."""
+    """A player erased from ``games`` and ``tournaments`` (``done`` False: accepted, not finished within 5 s)."""
 
     user_id: str
     games: tuple[str, ...]
     done: bool
+    tournaments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,7 +510,8 @@ def _submit_scores(scores: Iterable[SubmissionFields]) -> _Call[BatchResult]:
 def _delete_user(user_id: str, game_id: str | None) -> _Call[DeleteResult]:
     def parse(response: httpx.Response) -> DeleteResult:
         body = response.json()
-        return DeleteResult(user_id=body["userId"], games=tuple(body["games"]), done=body["status"] == "deleted")
+        return DeleteResult(user_id=body["userId"], games=tuple(body["games"]), done=body["status"] == "deleted",
+                            tournaments=tuple(body.get("tournaments", ())))
 
     return _Call("DELETE", f"/users/{_segment(user_id)}", parse, params=_params(gameId=game_id),
                  success=frozenset({200, 202}))

@@ -21,6 +21,7 @@ from leaderboard_app.models import (
     parse_submission_fields,
     parse_tags,
     player_key,
+    tournament_of,
     validate_id,
 )
 from leaderboard_app.seasons import accepted_season, parse_achieved_at
@@ -151,9 +152,12 @@ class UserView(WriteView):
         now_us = time.time_ns() // 1000
         replies = app.waiting_replies
         deletions = [PlayerDeletion(game, user_id, now_us, reply_to=replies.new_token()) for game in games]
+        # Tournament boards are listed by tournament id: a board id is no id a client can use.
+        erased = {"userId": user_id, "games": [game for game in games if tournament_of(game) is None],
+                  "tournaments": [tournament for game in games if (tournament := tournament_of(game)) is not None]}
         with replies.expecting(deletion.reply_to or "" for deletion in deletions) as answers:
             await self.produce([_record(deletion) for deletion in deletions])
             for answered in answers.values():
                 if await answer_within(answered, WAIT_TIMEOUT - (time.monotonic() - started)) is None:
-                    return self.json_response({"status": "queued", "userId": user_id, "games": games}, status=202)
-        return self.json_response({"status": "deleted", "userId": user_id, "games": games})
+                    return self.json_response({"status": "queued", **erased}, status=202)
+        return self.json_response({"status": "deleted", **erased})

@@ -203,7 +203,9 @@ def _schemas() -> dict[str, Any]:
                        "description": "deleted once done; queued if that took over 5 s"},
             "userId": _schema("Id"),
             "games": {"type": "array", "items": _schema("Id"), "description": "the games the player was erased from"},
-        }, ("status", "userId", "games")),
+            "tournaments": {"type": "array", "items": _schema("Id"),
+                            "description": "the tournaments the player was erased from (without gameId only)"},
+        }, ("status", "userId", "games", "tournaments")),
         "GameRules": {**_object(rules, (), "Rules left out take their default (the first value listed)."),
                       "additionalProperties": False},
         "Game": _object({

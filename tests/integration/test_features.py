@@ -364,7 +364,7 @@ def test_deleting_a_player_erases_them_everywhere(api: httpx.Client, game: str) 
 
     one = api.delete("/users/gone", params={"gameId": game})
     assert one.status_code == 200, one.text
-    assert one.json() == {"status": "deleted", "userId": "gone", "games": [game]}
+    assert one.json() == {"status": "deleted", "userId": "gone", "games": [game], "tournaments": []}
     assert rank_of(api, game, "gone").status_code == 404
     assert [e["userId"] for e in top(api, game)] == ["stays"]
     assert api.get("/history/gone", params={"gameId": game}).json() == []

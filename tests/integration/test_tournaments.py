@@ -221,3 +221,20 @@ def test_unknown_tournaments_are_404_and_bad_definitions_400(api: httpx.Client, 
     assert api.get(f"/tournaments/{tournament}").status_code == 404
     bad = api.put(f"/tournaments/{tournament}", json={"schedule": "* * * *", "duration": 10})
     assert bad.status_code == 400 and bad.json()["error"].startswith("schedule "), bad.text
+
+
+def test_erasing_a_player_everywhere_lists_their_tournaments_by_id(api: httpx.Client, tournament: str,
+                                                                     game: str) -> None:
+    running_for(api, tournament)
+    user = f"erased-{tournament}"
+    assert post_score(api, tournament, user, 5).status_code == 202
+    assert api.post("/score", json={"gameId": game, "userId": user, "score": 6}).status_code == 202
+    wait_for_board(api, tournament, [(user, 5, 1)])
+    def ranked_in_the_game() -> None:
+        assert api.get(f"/rank/{user}", params={"gameId": game}).status_code == 200
+
+    eventually(ranked_in_the_game)
+    erased = api.delete(f"/users/{user}")
+    assert erased.status_code == 200, erased.text
+    assert erased.json() == {"status": "deleted", "userId": user, "games": [game], "tournaments": [tournament]}
+    assert board(api, tournament) == []
