@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from leaderboard_app.web import docs, games, health, ingest, live, metrics, openapi, queries, streams
+from leaderboard_app.web import docs, games, health, ingest, live, metrics, moderation, openapi, queries, streams
 
 
 def register_views(app: faust.App) -> None:
@@ -12,5 +12,5 @@ def register_views(app: faust.App) -> None:
     # live serves GET /, as does Faust's own index, routed after these when the
     # server starts: the first route wins, but aiohttp refuses a second GET on
     # a path that is the last one routed, so live must not come last.
-    for module in (ingest, games, queries, streams, live, metrics, health, openapi, docs):
+    for module in (ingest, games, moderation, queries, streams, live, metrics, health, openapi, docs):
         module.blueprint.register(app, url_prefix="")
