@@ -20,9 +20,11 @@ from leaderboard_app.errors import BackendUnavailable, InvalidInput
 from leaderboard_app.models import (
     GameRules,
     PlayerDeletion,
+    PlayerModeration,
     PlayerStanding,
     PlayerState,
     ScoreSubmission,
+    ScoreUpdate,
     SeasonScore,
     decode_update,
     parse_rules,
@@ -34,10 +36,12 @@ from leaderboard_app.planning import (
     applied_state,
     classify,
     deleted_state,
+    moderated_state,
     repeated_state,
     skipped_before,
     write_stamp,
 )
+from leaderboard_app.rebuild import player_writes
 from leaderboard_app.rank_changes import events_by_worker
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
@@ -58,7 +62,7 @@ IDLE_BEFORE_CATCH_UP = 2.0
 REFILE_CHUNK = 10_000
 
 
-def _decode(event: EventT | ReadRecord) -> ScoreSubmission | PlayerDeletion:
+def _decode(event: EventT | ReadRecord) -> ScoreUpdate:
     """The update a record of score_updates carries; InvalidInput if it is malformed."""
     update = decode_update(event.value)
     if event.key != player_key(update.game_id, update.user_id):
@@ -76,12 +80,18 @@ def _answer(submission: ScoreSubmission, standing: PlayerStanding | None) -> dic
     return answer
 
 
+def _moderation_answer(moderation: PlayerModeration) -> dict[str, Any]:
+    """What a request waiting for a ban (or its lifting) is told once it is applied."""
+    return {"status": "banned" if moderation.banned else "restored", "gameId": moderation.game_id,
+            "userId": moderation.user_id}
+
+
 @dataclass
 class _Reply:
     """A waiting request (``wait=true``) to answer once the batch is in Redis."""
 
     key: bytes
-    update: ScoreSubmission | PlayerDeletion
+    update: ScoreUpdate
     #: The answer a repeated eventId got the first time, if it was answered.
     known_answer: dict[str, Any] | None = None
     #: Answer only once this is done (an erasure: once Cassandra has made it too).
@@ -247,13 +257,17 @@ class ScoreApplier:
             return
         self.metrics.count_events(kind.value)
 
-    async def _apply(self, event: EventT, update: ScoreSubmission | PlayerDeletion, offset: int,
+    async def _apply(self, event: EventT, update: ScoreUpdate, offset: int,
                      expected: int | None, batch: _Batch) -> Kind:
         key = event.key
         state = self._state(key, batch)
         kind = classify(offset, expected, state, update)
         if kind is Kind.DELETION:
             await self._delete(key, state, update, event, batch)  # type: ignore[arg-type]
+        elif kind in (Kind.BAN, Kind.UNBAN):
+            await self._moderate(key, state, update, event, batch)  # type: ignore[arg-type]
+        elif kind is Kind.REPLAY and isinstance(update, PlayerModeration):
+            await self._replay_moderation(key, state, update, event, batch)
         elif kind is Kind.REPLAY:
             self._replay(key, state, update, event, batch)  # type: ignore[arg-type]
         elif kind is Kind.REPEAT:
@@ -314,7 +328,20 @@ class ScoreApplier:
                batch: _Batch) -> None:
         applied = applied_state(state, submission, event.message.offset)
         # The sinks' rows first: what can fail for a record fails before the batch holds any of it.
-        self._write_sinks(submission, applied.season_score, applied.profile, batch, applied.state.stamp_us)
+        self._write_sinks(submission, applied.season_score, applied.profile, batch, applied.state.stamp_us,
+                          ranked=not state.banned)
+        if state.banned and submission.reply_to:
+            # Kept but not ranked: no standing to read, so the answer is known now.
+            season = applied.state.seasons.get(submission.season)
+            answer: dict[str, Any] = {"status": "applied", "banned": True, "season": submission.season}
+            if season is not None:
+                answer["score"] = season.score
+            updated = applied.state
+            if submission.event_id:
+                updated = updated.remember_event(submission.event_id, submission.accepted_at_us, answer)
+            batch.states[key] = (updated, event)
+            batch.replies.append(_Reply(key, submission, known_answer=answer))
+            return
         batch.states[key] = (applied.state, event)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission))
@@ -325,7 +352,7 @@ class ScoreApplier:
         # committed, in case the crash came between the local store and the changelog.
         season_state = state.seasons.get(submission.season)
         if season_state is not None:  # none: the player was erased after this record, which stays undone
-            self._write_sinks(submission, season_state, state.profile(), batch)
+            self._write_sinks(submission, season_state, state.profile(), batch, ranked=not state.banned)
         batch.states[key] = (state, event)
         if submission.reply_to:
             batch.replies.append(_Reply(key, submission))
@@ -353,13 +380,62 @@ class ScoreApplier:
             batch.replies.append(_Reply(key, deletion, known_answer={"status": "deleted", "gameId": deletion.game_id},
                                         after=self.archive.written()))
 
+    async def _moderate(self, key: bytes, state: PlayerState, moderation: PlayerModeration, event: EventT,
+                        batch: _Batch) -> None:
+        moderated = moderated_state(state, moderation, event.message.offset)
+        batch.states[key] = (moderated, event)
+        await self._moderation_to_index(key, moderated, moderation, batch)
+        # Kept in the history at its own stamp, so an erasure after it still covers it.
+        self.archive.record_moderation(moderation.game_id, moderation.user_id, moderation.banned, moderation.reason,
+                                       moderation.accepted_at_us, moderated.stamp_us)
+        if moderation.reply_to:
+            batch.replies.append(_Reply(key, moderation, known_answer=_moderation_answer(moderation)))
+
+    async def _replay_moderation(self, key: bytes, state: PlayerState, moderation: PlayerModeration,
+                                 event: EventT, batch: _Batch) -> None:
+        # The index is made to match the state, whatever this record did: a later
+        # ban or lifting may be in the state already.
+        await self._moderation_to_index(key, state, moderation, batch)
+        # Its history row again, at its accepted time: before any erasure that followed it.
+        self.archive.record_moderation(moderation.game_id, moderation.user_id, moderation.banned,
+                                       moderation.reason, moderation.accepted_at_us, moderation.accepted_at_us)
+        batch.states[key] = (state, event)
+        if moderation.reply_to:
+            batch.replies.append(_Reply(key, moderation, known_answer=_moderation_answer(moderation)))
+
+    async def _moderation_to_index(self, key: bytes, state: PlayerState, moderation: PlayerModeration,
+                                   batch: _Batch) -> None:
+        """Make the index rank the player as ``state`` says: nowhere while banned, else in their seasons.
+
+        Both ask the archiver to recompute the game's archived standings.
+        """
+        # Earlier records of the batch reach Redis first, so the ban (or lifting) comes after them.
+        await self._flush(batch)
+        game_id, user_id = moderation.game_id, moderation.user_id
+        if state.banned:
+            await self.redis.ban_player(game_id, user_id)
+            return
+        rules = await self.app.rules_for(game_id)
+        writes = player_writes(self.app, key, state, {game_id: rules})
+        # A season archived and gone from Redis stays there: its standings are recomputed in Cassandra.
+        now_us = self.app.clock.now_us()
+        kept = await self.redis.seasons_in_index(game_id, [w.season for w in writes if w.season is not None])
+        await self.redis.restore_player(game_id, user_id, [
+            write for write in writes
+            if write.closes_at_us is None or write.closes_at_us > now_us or write.season in kept])
+
     def _write_sinks(self, submission: ScoreSubmission, season_state: SeasonScore | None,
-                     profile: dict[str, Any] | None, batch: _Batch, written_at_us: int | None = None) -> None:
-        """File the record's writes; ``written_at_us`` is its history row's write timestamp (default: accepted)."""
+                     profile: dict[str, Any] | None, batch: _Batch, written_at_us: int | None = None,
+                     ranked: bool = True) -> None:
+        """File the record's writes; ``written_at_us`` is its history row's write timestamp (default: accepted).
+
+        A player who is not ``ranked`` (banned) has every write made but their place on the boards.
+        """
         write = PlayerWrite(
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
             closes_at_us=closes_at_us(submission.rules.reset, submission.season, self.app.settings.season_grace_us),
+            ranked=ranked,
         )
         self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
                                        submission.achieved_at_us, submission.accepted_at_us, written_at_us)
@@ -452,6 +528,10 @@ class ScoreApplier:
         if isinstance(update, PlayerDeletion):
             seasons = await self.redis.seasons_of(update.game_id)
             self.archive.record_deletion(update.game_id, update.user_id, seasons, stamp)
+            return 1
+        if isinstance(update, PlayerModeration):
+            self.archive.record_moderation(update.game_id, update.user_id, update.banned, update.reason,
+                                           update.accepted_at_us, stamp)
             return 1
         self.archive.record_submission(update.game_id, update.user_id, update.score, update.season,
                                        update.achieved_at_us, update.accepted_at_us, stamp)

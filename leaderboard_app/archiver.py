@@ -15,6 +15,13 @@ then repeat; consumers dedupe, see docs/season-results.md).
 A season is read in pages and written as it is read, in linear time whatever its
 ties: a daily game where every player scored 0 once froze a worker (and Redis, in
 one script call) for a minute.
+
+A ban, or its lifting, changes standings already archived: the agent asks for the
+game to be recomputed (Redis ``lb:recompute``), and the leader's timer here rewrites
+the standings of each archived season of the game from Cassandra's ``season_scores``,
+leaving out the players in the game's banned set (Redis ``lb:{<game>}:banned``, the
+one source of bans the recompute reads). The request stays until that is done, so a
+leader that dies midway is followed by the next one doing it again.
 """
 
 from __future__ import annotations
@@ -25,8 +32,11 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from leaderboard_app.models import PlayerStanding, RankedPlayer
+from leaderboard_app.errors import InvalidInput
+from leaderboard_app.models import PlayerStanding, RankedPlayer, SeasonScore
+from leaderboard_app.scoring import competition_ranks
 from leaderboard_app.season_results import SeasonResults, SeasonResultsProducer, Sender
+from leaderboard_app.sinks.redis import encode_member
 
 if TYPE_CHECKING:
     from leaderboard_app.app import LeaderboardApp
@@ -119,12 +129,84 @@ async def archive_due_seasons(app: LeaderboardApp) -> int:
         await app.season_results_topic.maybe_declare()
     done = 0
     for game_id, season, closed_at_us in due:
-        order = (await app.rules_for(game_id)).order
+        try:
+            order = (await app.rules_for(game_id)).order
+        except InvalidInput as exc:
+            # Rules this version cannot read (written by another one) must not hold back every other
+            # game's closed seasons: this one waits, in lb:closing, for a worker that reads them.
+            logger.warning("not archiving season %s of game %r: its rules are unreadable (%s)", season, game_id, exc)
+            continue
         players = await archive_season(redis, archive, app.season_results_topic, game_id, season, order,
                                        closed_at_us, app.settings.kafka_ack_timeout)
         # Only now: a season evicted before its results were acknowledged could never be produced again.
         await redis.evict_season(game_id, season, app.settings.season_retention)
         logger.info("archived season %s of game %r (%d players)", season, game_id, players)
+        done += 1
+    return done
+
+
+def ranked_best_first(players: Iterable[tuple[str, SeasonScore]], order: str) -> list[RankedPlayer]:
+    """Players (userId, season score) ranked as the live board ranks them: by score, then whoever
+    reached it first (the sorted-set member's tie-break, sinks/redis.py), with competition ranks.
+
+    Cassandra keeps when a score was reached to the millisecond, Redis to the microsecond:
+    two players who reached the same score within one millisecond may swap places (never ranks).
+    """
+    ordered = sorted(players, key=lambda player: (player[1].score,
+                                                  encode_member(player[0], player[1].reached_at_us, order)),
+                     reverse=order != "asc")
+    ranks = competition_ranks(score.score for _, score in ordered)
+    return [RankedPlayer(user_id, score.score, rank) for (user_id, score), rank in zip(ordered, ranks)]
+
+
+async def recompute_standings(redis: RedisLeaderboard, archive: CassandraArchive, game_id: str,
+                              order: str) -> dict[str, int]:
+    """Rewrite the standings of every archived season of the game without its banned players; return
+    each recomputed season's new number of players.
+
+    The source is Cassandra's season_scores, which keeps every player's final season score,
+    banned players' too. Reading one game's rows filters the whole table (ALLOW FILTERING):
+    acceptable for a rare admin action, not for anything frequent. Idempotent: the same
+    scores and bans give the same rows.
+    """
+    banned = await redis.banned_set(game_id)
+    seasons: dict[str, list[tuple[str, SeasonScore]]] = {}
+    async for _, season, user_id, score in archive.season_scores(game_id):
+        seasons.setdefault(season, []).append((user_id, score))
+    at_us = time.time_ns() // 1000
+    recomputed = {}
+    for season, players in sorted(seasons.items()):
+        previous = await archive.archived_total(game_id, season)
+        if previous is None:
+            continue  # not archived (yet): when it is, it is read from Redis, where bans already apply
+        ranked = ranked_best_first([(user, score) for user, score in players if user not in banned], order)
+        standings = FinalStandings(len(ranked))
+        for start in range(0, len(ranked), WRITE_CHUNK):
+            await archive.store_standings(game_id, season, list(standings.add(ranked[start:start + WRITE_CHUNK])),
+                                          at_us)
+        await archive.store_standings(game_id, season, list(standings.finish()), at_us)
+        await archive.store_season_total(game_id, season, len(ranked), at_us)
+        # Positions past the new end, and the banned players' own rows, are left from before.
+        await archive.delete_standings(game_id, season, range(len(ranked), previous),
+                                       sorted(user for user, _ in players if user in banned), at_us)
+        recomputed[season] = len(ranked)
+    return recomputed
+
+
+async def recompute_requested(app: LeaderboardApp) -> int:
+    """Recompute the archived standings of every game a ban or its lifting asked for; return how many games."""
+    redis, archive = app.redis_leaderboard, app.archive
+    done = 0
+    for game_id, asked in await redis.recompute_requests():
+        try:
+            order = (await app.rules_for(game_id)).order
+        except InvalidInput as exc:  # as in archive_due_seasons: the request waits
+            logger.warning("not recomputing game %r: its rules are unreadable (%s)", game_id, exc)
+            continue
+        seasons = await recompute_standings(redis, archive, game_id, order)
+        await redis.recompute_done(game_id, asked)
+        logger.info("recomputed the archived standings of game %r: %s", game_id,
+                    ", ".join(f"{season} ({players} players)" for season, players in seasons.items()) or "none")
         done += 1
     return done
 
@@ -138,3 +220,7 @@ def register_archiver(app: LeaderboardApp) -> None:
             await archive_due_seasons(app)
         except Exception as exc:  # Cassandra, Redis or Kafka away: try again next round
             logger.warning("archiving closed seasons failed (%s); will retry", exc)
+        try:
+            await recompute_requested(app)
+        except Exception as exc:  # Cassandra or Redis away: the requests stay for the next round
+            logger.warning("recomputing archived standings failed (%s); will retry", exc)

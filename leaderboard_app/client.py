@@ -56,6 +56,7 @@ from leaderboard_app.tiers import Tier, parse_tiers
 __all__ = [
     "ApiError",
     "BadRequest",
+    "BanResult",
     "BatchResult",
     "Conflict",
     "DeleteResult",
@@ -216,6 +217,8 @@ class SubmitResult:
     season: str | None = None
     rank: int | None = None
     score: int | None = None
+    #: The player is banned from the game: the score is kept but not ranked (no rank).
+    banned: bool = False
 
     @property
     def applied(self) -> bool:
@@ -237,6 +240,16 @@ class DeleteResult:
     games: tuple[str, ...]
     done: bool
     tournaments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BanResult:
+    """A player banned (``banned`` True) or restored in a game (``done`` False: accepted, not applied within 5 s)."""
+
+    game_id: str
+    user_id: str
+    banned: bool
+    done: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,11 +357,14 @@ class RankChange:
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """One submission as sent."""
+    """One submission as sent (``score`` and ``season``), or a ban or its lifting (``event`` "ban" or
+    "restore", with the ban's ``reason``; ``achieved_at`` is then when it was accepted)."""
 
-    score: int
+    score: int | None
     achieved_at: datetime
-    season: str
+    season: str | None
+    event: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,7 +512,7 @@ def _submit_score(fields: SubmissionFields, wait: bool) -> _Call[SubmitResult]:
     def parse(response: httpx.Response) -> SubmitResult:
         body = response.json()
         return SubmitResult(status=body["status"], season=body.get("season"), rank=body.get("rank"),
-                            score=body.get("score"))
+                            score=body.get("score"), banned=body.get("banned", False))
 
     return _Call("POST", "/score", parse, params=_params(wait="true" if wait else None), body=_submission(fields),
                  success=frozenset({200, 202}))
@@ -515,6 +531,20 @@ def _delete_user(user_id: str, game_id: str | None) -> _Call[DeleteResult]:
 
     return _Call("DELETE", f"/users/{_segment(user_id)}", parse, params=_params(gameId=game_id),
                  success=frozenset({200, 202}))
+
+
+def _moderate(game_id: str, user_id: str, banned: bool, reason: str | None) -> _Call[BanResult]:
+    def parse(response: httpx.Response) -> BanResult:
+        body = response.json()
+        return BanResult(game_id=body["gameId"], user_id=body["userId"], banned=banned,
+                         done=body["status"] == ("banned" if banned else "restored"))
+
+    return _Call("POST" if banned else "DELETE", f"/games/{_segment(game_id)}/bans/{_segment(user_id)}", parse,
+                 body=None if reason is None else {"reason": reason}, success=frozenset({200, 202}))
+
+
+def _bans(game_id: str) -> _Call[list[str]]:
+    return _Call("GET", f"/games/{_segment(game_id)}/bans", lambda response: list(response.json()["userIds"]))
 
 
 def _set_rules(game_id: str, rules: GameRules) -> _Call[Game]:
@@ -569,8 +599,9 @@ def _rank(game_id: str, user_id: str, season: str | None, slice: str | None) -> 
 
 def _history(game_id: str, user_id: str, limit: int | None) -> _Call[list[HistoryEntry]]:
     def parse(response: httpx.Response) -> list[HistoryEntry]:
-        return [HistoryEntry(score=entry["score"], achieved_at=datetime.fromisoformat(entry["achievedAt"]),
-                             season=entry["season"]) for entry in response.json()]
+        return [HistoryEntry(score=entry.get("score"), achieved_at=datetime.fromisoformat(entry["achievedAt"]),
+                             season=entry.get("season"), event=entry.get("event"), reason=entry.get("reason"))
+                for entry in response.json()]
 
     return _Call("GET", f"/history/{_segment(user_id)}", parse, params=_params(gameId=game_id, limit=limit))
 
@@ -774,6 +805,18 @@ class SyncLeaderboardClient:
         """Erase a player from one game, or (``game_id`` None) from every game."""
         return self._send(_delete_user(user_id, game_id))
 
+    def ban(self, game_id: str, user_id: str, reason: str | None = None) -> BanResult:
+        """Ban a player from every board of a game (their scores are kept, not ranked)."""
+        return self._send(_moderate(game_id, user_id, True, reason))
+
+    def unban(self, game_id: str, user_id: str) -> BanResult:
+        """Lift a player's ban: they are ranked again, with what they submitted meanwhile."""
+        return self._send(_moderate(game_id, user_id, False, None))
+
+    def bans(self, game_id: str) -> list[str]:
+        """The players banned from a game, sorted."""
+        return self._send(_bans(game_id))
+
     def set_rules(self, game_id: str, rules: GameRules) -> Game:
         """Set a game's rules, tiers and tag keys (``GameRules()`` holds the defaults: none of either)."""
         return self._send(_set_rules(game_id, rules))
@@ -905,6 +948,18 @@ class LeaderboardClient:
     async def delete_user(self, user_id: str, game_id: str | None = None) -> DeleteResult:
         """Erase a player from one game, or (``game_id`` None) from every game."""
         return await self._send(_delete_user(user_id, game_id))
+
+    async def ban(self, game_id: str, user_id: str, reason: str | None = None) -> BanResult:
+        """Ban a player from every board of a game (their scores are kept, not ranked)."""
+        return await self._send(_moderate(game_id, user_id, True, reason))
+
+    async def unban(self, game_id: str, user_id: str) -> BanResult:
+        """Lift a player's ban: they are ranked again, with what they submitted meanwhile."""
+        return await self._send(_moderate(game_id, user_id, False, None))
+
+    async def bans(self, game_id: str) -> list[str]:
+        """The players banned from a game, sorted."""
+        return await self._send(_bans(game_id))
 
     async def set_rules(self, game_id: str, rules: GameRules) -> Game:
         """Set a game's rules, tiers and tag keys (``GameRules()`` holds the defaults: none of either)."""

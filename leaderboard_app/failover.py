@@ -5,7 +5,8 @@ last writes takes them along, and the replica promoted in its place serves those
 slots without them. Every worker reads the cluster's slot -> primary map every
 half second. When a slot's primary changes, the games whose keys hash to it are
 repaired from the tables, the authority, each worker for the partitions it owns:
-players rewritten, players the table no longer ranks there taken out.
+players rewritten, players the table no longer ranks there (erased or banned) taken
+out, and the games' banned sets made to match the tables.
 
 The repair is shared through Redis: ``lb:failover`` names it (its generation, a
 digest of the new map, is the same on every worker) and its slots, and
@@ -161,6 +162,23 @@ async def _drop_unranked(app: LeaderboardApp, game_id: str, partitions: set[int]
                 page = []
         erased |= await _drop_page(app, game_id, season, page, partitions)
     await index.forget_players(game_id, sorted(erased))
+    await _drop_lifted_bans(app, game_id, partitions)
+
+
+async def _drop_lifted_bans(app: LeaderboardApp, game_id: str, partitions: set[int]) -> None:
+    """Take out of the game's banned set the players of ``partitions`` whose state is not banned (a lifting
+    the failover lost); the rewrite of the players put back the bans it lost."""
+    table = app.player_scores
+    lifted = []
+    async with app.index_lock:
+        for user_id in sorted(await app.redis_leaderboard.banned_set(game_id)):
+            key = player_key(game_id, user_id)
+            if partition_of(key, app.conf.topic_partitions) not in partitions:
+                continue
+            raw = table.get(key)
+            if raw is None or not PlayerState.from_bytes(raw).banned:
+                lifted.append(user_id)
+        await app.redis_leaderboard.unban_stale(game_id, lifted)
 
 
 async def _drop_page(app: LeaderboardApp, game_id: str, season: str, page: list[tuple[str, bytes]],
@@ -174,7 +192,7 @@ async def _drop_page(app: LeaderboardApp, game_id: str, season: str, page: list[
                 continue
             raw = table.get(key)
             state = PlayerState.from_bytes(raw) if raw else None
-            if state is None or season not in state.seasons:
+            if state is None or state.banned or season not in state.seasons:
                 stale.append((user_id, member))
                 if state is None or not state.seasons:
                     erased.add(user_id)

@@ -51,8 +51,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 #: What the agent did with a record (the ``outcome`` label of events_processed_total):
 #: applied a new submission, replayed one already applied (sinks rewritten only),
-#: recognised a client retry by its eventId, erased a player, or dead-lettered it.
-EVENT_OUTCOMES = ("applied", "replayed", "repeated", "deleted", "dead_lettered")
+#: recognised a client retry by its eventId, erased a player, banned one or lifted a ban, or dead-lettered it.
+EVENT_OUTCOMES = ("applied", "replayed", "repeated", "deleted", "banned", "restored", "dead_lettered")
 SINKS = ("redis", "cassandra")
 #: Methods the request metrics name; any other (hostile clients send anything) counts as "other".
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

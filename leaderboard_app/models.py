@@ -1,8 +1,8 @@
 """What travels on the topics and lives in the tables.
 
-``score_updates`` carries two kinds of record, both keyed by ``player_key``:
-a ``ScoreSubmission`` (built at the HTTP edge by :func:`parse_submission`) and a
-``PlayerDeletion``. The agent decodes them with :func:`decode_update`, which
+``score_updates`` carries three kinds of record, all keyed by ``player_key``:
+a ``ScoreSubmission`` (built at the HTTP edge by :func:`parse_submission`), a
+``PlayerDeletion`` and a ``PlayerModeration`` (a ban or its lifting). The agent decodes them with :func:`decode_update`, which
 applies the same rules as the edge. ``PlayerState`` is the value of the
 changelog-backed ``player_scores`` table; ``GameRules`` the value of the global
 ``game_rules`` table. All are encoded with orjson, so what is on a topic is plain
@@ -28,6 +28,8 @@ MAX_ID_LENGTH = 128
 MAX_DISPLAY_NAME_LENGTH = 64
 MAX_METADATA_BYTES = 1024
 MAX_EVENT_ID_LENGTH = 64
+#: Longest reason an admin may give for a ban.
+MAX_BAN_REASON_LENGTH = 256
 #: How long a client's eventId is remembered to drop retries (microseconds).
 EVENT_ID_WINDOW_US = 24 * 3600 * 1_000_000
 #: Most eventIds remembered per player (the oldest are forgotten first).
@@ -136,6 +138,35 @@ class PlayerDeletion:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayerModeration:
+    """An admin's ban of a player from one game (``banned``), or its lifting.
+
+    A banned player is ranked nowhere in the game; their submissions are still
+    applied to their state and history, and count again once the ban is lifted.
+    """
+
+    game_id: str
+    user_id: str
+    accepted_at_us: int
+    banned: bool
+    reason: str | None = None
+    reply_to: str | None = None
+
+    def to_bytes(self) -> bytes:
+        body: dict[str, Any] = {"type": "ban" if self.banned else "unban", "gameId": self.game_id,
+                                "userId": self.user_id, "acceptedAtUs": self.accepted_at_us}
+        if self.reason is not None:
+            body["reason"] = self.reason
+        if self.reply_to is not None:
+            body["replyTo"] = self.reply_to
+        return orjson.dumps(body)
+
+
+#: Every kind of record ``score_updates`` carries.
+ScoreUpdate = ScoreSubmission | PlayerDeletion | PlayerModeration
+
+
+@dataclass(frozen=True, slots=True)
 class SeasonScore:
     """A player's standing in one season."""
 
@@ -173,6 +204,8 @@ class PlayerState:
     stamp_us: int = 0
     #: The player's latest value of each tag key (the last submission carrying it).
     tags: dict[str, str] = field(default_factory=dict)
+    #: Banned from the game by an admin: ranked nowhere, though submissions still apply.
+    banned: bool = False
 
     def remember_event(self, event_id: str, accepted_at_us: int, answer: dict[str, Any] | None) -> PlayerState:
         """Return this state remembering ``event_id``, forgetting ids older than 24 h (and the oldest beyond 1000)."""
@@ -219,6 +252,8 @@ class PlayerState:
             "events": self.events,
             "stampUs": self.stamp_us,
             **({"tags": self.tags} if self.tags else {}),
+            # Only when true: the states of players never banned keep their bytes.
+            **({"banned": True} if self.banned else {}),
         })
 
     @classmethod
@@ -232,6 +267,7 @@ class PlayerState:
             events=data.get("events", {}),
             stamp_us=data.get("stampUs", 0),
             tags=data.get("tags", {}),
+            banned=data.get("banned", False),
         )
 
 
@@ -404,7 +440,12 @@ def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
     )
 
 
-def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
+def validate_reason(value: Any) -> str:
+    """Return ``value`` if it is a usable ban reason (1 to 256 printable characters), else raise InvalidInput."""
+    return printable("reason", value, MAX_BAN_REASON_LENGTH)
+
+
+def decode_update(raw: bytes) -> ScoreUpdate:
     """Decode a record from ``score_updates``; raise InvalidInput if the agent could not apply it.
 
     Records are input too (anyone who can produce to the topic writes them), so
@@ -430,8 +471,22 @@ def decode_update(raw: bytes) -> ScoreSubmission | PlayerDeletion:
             reply_to=reply_to,
         )
         return deletion if tournament is None else replace(deletion, game_id=board_id(tournament))
+    if kind in ("ban", "unban"):
+        if tournament is not None:
+            raise InvalidInput("gameId", "names a tournament's board: bans apply to games")
+        reason = data.get("reason")
+        if reason is not None and kind == "unban":
+            raise InvalidInput("reason", "is given with a ban only")
+        return PlayerModeration(
+            game_id=validate_id("gameId", data.get("gameId")),
+            user_id=validate_id("userId", data.get("userId")),
+            accepted_at_us=accepted_at_us,
+            banned=kind == "ban",
+            reason=None if reason is None else validate_reason(reason),
+            reply_to=reply_to,
+        )
     if kind != "score":
-        raise InvalidInput("type", "must be score or delete")
+        raise InvalidInput("type", "must be score, delete, ban or unban")
     fields = parse_submission_fields(data)
     raw_rules = data.get("rules")
     season = data.get("season")

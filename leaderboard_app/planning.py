@@ -9,7 +9,10 @@ exactly-once live here (docs/exactly-once.md, points 2, 3 and 6):
   are read and applied first (:func:`skipped_before`);
 * a record below the progress, or at or below the offset the player's state last applied, is
   a replay: its effect is in the state already, only its (idempotent) sink writes repeat;
-* a submission whose ``eventId`` the state remembers (24 h) is a client's retry.
+* a submission whose ``eventId`` the state remembers (24 h) is a client's retry;
+* a ban or its lifting (:func:`moderated_state`) is a replay on the same terms as a
+  submission; a banned player's submissions are applied to the state as any other
+  (the agent only leaves them out of the index).
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from leaderboard_app.models import PlayerDeletion, PlayerState, ScoreSubmission, SeasonScore
+from leaderboard_app.models import (
+    PlayerDeletion,
+    PlayerModeration,
+    PlayerState,
+    ScoreSubmission,
+    ScoreUpdate,
+    SeasonScore,
+)
 from leaderboard_app.scoring import apply_submission
 
 
@@ -32,6 +42,9 @@ class Kind(Enum):
     REPEAT = "repeated"
     #: A new submission: apply it.
     APPLY = "applied"
+    #: A new ban, or the lifting of one.
+    BAN = "banned"
+    UNBAN = "restored"
 
 
 def skipped_before(offset: int, next_to_apply: int | None) -> bool:
@@ -40,7 +53,7 @@ def skipped_before(offset: int, next_to_apply: int | None) -> bool:
 
 
 def classify(offset: int, next_to_apply: int | None, state: PlayerState,
-             update: ScoreSubmission | PlayerDeletion) -> Kind:
+             update: ScoreUpdate) -> Kind:
     """What the record at ``offset`` is, once no record before it was skipped.
 
     ``next_to_apply`` is the partition's progress (None: none applied yet).
@@ -49,6 +62,8 @@ def classify(offset: int, next_to_apply: int | None, state: PlayerState,
         return Kind.DELETION
     if (next_to_apply is not None and offset < next_to_apply) or offset <= state.offset:
         return Kind.REPLAY
+    if isinstance(update, PlayerModeration):
+        return Kind.BAN if update.banned else Kind.UNBAN
     if state.seen_event(update.event_id, update.accepted_at_us) is not None:
         return Kind.REPEAT
     return Kind.APPLY
@@ -126,6 +141,18 @@ def repeated_state(state: PlayerState, offset: int) -> PlayerState:
 
 def deleted_state(state: PlayerState, offset: int, accepted_at_us: int) -> PlayerState:
     """The state after an erasure: empty, but still knowing its offset and eventIds (so replays stay
-    replays) and the erasure's write timestamp (``stamp_us``: the tombstones'), which later writes follow."""
+    replays), the erasure's write timestamp (``stamp_us``: the tombstones'), which later writes follow,
+    and whether the player is banned (erasing a player's data does not lift their ban)."""
     return PlayerState(offset=max(offset, state.offset), events=state.events,
-                       stamp_us=write_stamp(state.stamp_us, accepted_at_us))
+                       stamp_us=write_stamp(state.stamp_us, accepted_at_us), banned=state.banned)
+
+
+def moderated_state(state: PlayerState, moderation: PlayerModeration, offset: int) -> PlayerState:
+    """The player's state after the ban (or lifting) at ``offset``: scores, profile and eventIds kept.
+
+    ``stamp_us`` moves on to the record's write timestamp, that of its history row (every ban
+    and every lifting has one, so a record alone says what it wrote: replays and refiling
+    need no earlier state).
+    """
+    return replace(state, banned=moderation.banned, offset=max(offset, state.offset),
+                   stamp_us=write_stamp(state.stamp_us, moderation.accepted_at_us))

@@ -82,6 +82,7 @@ async def rewrite_players(app: LeaderboardApp, keys: Sequence[bytes], rules: dic
         # read of a player and our write of it.
         async with app.index_lock:
             writes = []
+            banned = []
             for key in chunk:
                 raw = table.get(key)
                 try:
@@ -92,14 +93,19 @@ async def rewrite_players(app: LeaderboardApp, keys: Sequence[bytes], rules: dic
                     continue
                 if state is not None:
                     writes.extend(player_writes(app, key, state, rules))
+                    if state.banned:
+                        banned.append(tuple(orjson.loads(key)))
                     rewritten += 1
-            await app.redis_leaderboard.apply(writes)
+            await app.redis_leaderboard.apply(writes, banned=banned)
         advanced(len(chunk))
     return rewritten
 
 
 def player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
                    rules: dict[str, GameRules]) -> list[PlayerWrite]:
+    """What puts the player of ``key`` in the index as ``state`` ranks them: nothing while they are banned."""
+    if state.banned:
+        return []
     game_id, user_id = orjson.loads(key)
     game_rules = rules.get(game_id, GameRules())
     if tournament_of(game_id) is not None:  # a tournament's definition is in the global table, not Cassandra
@@ -150,7 +156,13 @@ async def rebuild_from_cassandra(app: LeaderboardApp, game: str | None, progress
     await redis.restore_rules([(g, r.to_bytes()) for g, r in rules.items() if game in (None, g)])
     count = 0
     writes: list[PlayerWrite] = []
+    #: gameId -> its banned players, as Redis holds them (Cassandra does not know of bans).
+    banned: dict[str, set[str]] = {}
     async for game_id, season, user_id, score in archive.season_scores(game):
+        if game_id not in banned:
+            banned[game_id] = await redis.banned_set(game_id)
+        if user_id in banned[game_id]:
+            continue
         game_rules = rules.get(game_id, GameRules())
         writes.append(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
                                   state=score, order=game_rules.order,

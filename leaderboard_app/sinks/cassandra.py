@@ -14,7 +14,9 @@ month of history, one per 10,000 places of a closed season):
 
     games             (game_id) -> ranking_order, operator, reset
     season_scores     ((game_id, season, user_id)) -> score, reached_at, updated_at
-    score_history     ((game_id, user_id, month), achieved_at, accepted_at_us) -> score, season
+    score_history     ((game_id, user_id, month), achieved_at, accepted_at_us) -> score, season, event, reason
+                      (a submission's row has score and season; a ban's or a lifted ban's, event and
+                      reason, and achieved_at = when it was accepted)
     history_months    ((game_id, user_id), month)
     season_standings  ((game_id, season, bucket), position) -> user_id, score, rank
     season_players    ((game_id, season, user_id)) -> position, rank, score, worse, next_*
@@ -79,6 +81,9 @@ _SCHEMA = (
     # Added with tiers and slices: a game's tiers and tag keys (JSON), a season score's tag values.
     "ALTER TABLE {ks}.games ADD IF NOT EXISTS presentation text",
     "ALTER TABLE {ks}.season_scores ADD IF NOT EXISTS tags map<text, text>",
+    # Added with moderation: history rows of bans and lifted bans (event "ban" or "restore").
+    "ALTER TABLE {ks}.score_history ADD IF NOT EXISTS event text",
+    "ALTER TABLE {ks}.score_history ADD IF NOT EXISTS reason text",
 )
 
 #: Positions per partition of ``season_standings``, so a huge season is many bounded partitions.
@@ -97,13 +102,15 @@ _STATEMENTS = {
                     " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "history": "INSERT INTO {ks}.score_history (game_id, user_id, month, achieved_at, accepted_at_us, score, season)"
                " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "moderation": "INSERT INTO {ks}.score_history (game_id, user_id, month, achieved_at, accepted_at_us, event,"
+                  " reason) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "month": "INSERT INTO {ks}.history_months (game_id, user_id, month) VALUES (?, ?, ?) USING TIMESTAMP ?",
     "delete_score": "DELETE FROM {ks}.season_scores USING TIMESTAMP ? WHERE game_id = ? AND season = ? AND user_id = ?",
     "delete_history": "DELETE FROM {ks}.score_history USING TIMESTAMP ?"
                       " WHERE game_id = ? AND user_id = ? AND month = ?",
     "delete_months": "DELETE FROM {ks}.history_months USING TIMESTAMP ? WHERE game_id = ? AND user_id = ?",
     "months": "SELECT month FROM {ks}.history_months WHERE game_id = ? AND user_id = ?",
-    "history_page": "SELECT achieved_at, score, season FROM {ks}.score_history"
+    "history_page": "SELECT achieved_at, score, season, event, reason FROM {ks}.score_history"
                     " WHERE game_id = ? AND user_id = ? AND month = ? LIMIT ?",
     "standing": "INSERT INTO {ks}.season_standings (game_id, season, bucket, position, user_id, score, rank)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
@@ -128,17 +135,30 @@ _STATEMENTS = {
 }
 
 
+#: The ``event`` of history rows that are no submission.
+BAN_EVENT = "ban"
+RESTORE_EVENT = "restore"
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """One submission of a player, as /history returns it."""
+    """One submission of a player, or a ban or lifted ban (``event``), as /history returns it."""
 
-    score: int
+    score: int | None
     achieved_at: datetime
-    season: str
+    season: str | None
+    event: str | None = None
+    reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         stamp = self.achieved_at.replace(tzinfo=timezone.utc).isoformat(timespec="milliseconds")
-        return {"score": self.score, "achievedAt": stamp.replace("+00:00", "Z"), "season": self.season}
+        at = stamp.replace("+00:00", "Z")
+        if self.event is not None:
+            entry: dict[str, Any] = {"event": self.event, "achievedAt": at}
+            if self.reason is not None:
+                entry["reason"] = self.reason
+            return entry
+        return {"score": self.score, "achievedAt": at, "season": self.season}
 
 
 def _utc(us: int) -> datetime:
@@ -234,6 +254,15 @@ class CassandraArchive(Service):
         self._latest[("month", game_id, user_id, month)] = ("month", (game_id, user_id, month, stamp))
         self._wakeup.set()
 
+    def record_moderation(self, game_id: str, user_id: str, banned: bool, reason: str | None,
+                          accepted_at_us: int, written_at_us: int) -> None:
+        """File the history row of a ban (or a lifted ban), dated when it was accepted; never blocks."""
+        month = _month(accepted_at_us)
+        self._ordered.append(("moderation", (game_id, user_id, month, _utc(accepted_at_us), accepted_at_us,
+                                             BAN_EVENT if banned else RESTORE_EVENT, reason, written_at_us)))
+        self._latest[("month", game_id, user_id, month)] = ("month", (game_id, user_id, month, written_at_us))
+        self._wakeup.set()
+
     def record_rules(self, game_id: str, rules: GameRules, at_us: int) -> None:
         presentation = orjson.dumps({"tiers": rules.as_json()["tiers"], "tags": list(rules.tags)}).decode()
         self._ordered.append(("rules", (game_id, rules.order, rules.operator, rules.reset, presentation, _utc(at_us),
@@ -286,7 +315,8 @@ class CassandraArchive(Service):
         entries: list[HistoryEntry] = []
         for month in months:
             rows = await self._reading("history_page", (game_id, user_id, month, limit - len(entries)))
-            entries.extend(HistoryEntry(row.score, row.achieved_at, row.season) for row in rows)
+            entries.extend(HistoryEntry(row.score, row.achieved_at, row.season, row.event, row.reason)
+                           for row in rows)
             if len(entries) >= limit:
                 break
         return entries
@@ -311,6 +341,21 @@ class CassandraArchive(Service):
     async def store_season_total(self, game_id: str, season: str, total: int, at_us: int) -> None:
         """Write how many players a closed season had, once its standings are written."""
         await self._execute("season_total", (game_id, season, total, at_us))
+
+    async def archived_total(self, game_id: str, season: str) -> int | None:
+        """How many players the archived standings of the season hold (None: the season is not archived)."""
+        total = _first(await self._reading("total", (game_id, season)))
+        return None if total is None else total.players
+
+    async def delete_standings(self, game_id: str, season: str, positions: range, user_ids: Sequence[str],
+                               at_us: int) -> None:
+        """Delete the rows of ``positions`` and of the players ``user_ids`` from a season's archived standings."""
+        statements = [("delete_standing", (at_us, game_id, season, position // STANDINGS_BUCKET, position))
+                      for position in positions]
+        statements += [("delete_season_player", (at_us, game_id, season, user_id)) for user_id in user_ids]
+        for start in range(0, len(statements), self.concurrency):
+            await asyncio.gather(*(self._execute(name, params)
+                                   for name, params in statements[start:start + self.concurrency]))
 
     async def has_standings(self, game_id: str, season: str) -> bool:
         return _first(await self._reading("total", (game_id, season))) is not None

@@ -19,12 +19,16 @@ of a tournament's board, whose game id is ``models.board_id`` (tournaments.py).
     lb:{<game>}:<season>:attempts hash userId -> submissions counted in a tournament's run
     lb:{<game>}:seasons           sorted set season -> last activity (microseconds)
     lb:{<game>}:profiles          hash userId -> {"displayName", "metadata"} (latest)
+    lb:{<game>}:banned            set of the userIds banned from the game (written by the agent;
+                                  GET /games/{gameId}/bans, and the archived standings' recompute)
     lb:games                      sorted set gameId -> last activity (GET /games)
     lb:rules                      hash gameId -> its rules (JSON), read by every worker; for a
                                   tournament's board id, the tournament's definition
     lb:tournaments                sorted set tournamentId -> when last defined (GET /tournaments)
     lb:index-partitions           set of score_updates partitions whose players are indexed (rebuild)
     lb:closing                    sorted set [gameId, season] -> when its grace period ends (archiver)
+    lb:recompute                  sorted set gameId -> when asked (ms): games whose archived standings
+                                  the archiver recomputes, after a ban or its lifting
     lb:user:{<user>}:games        set of gameIds the user has scores in (DELETE /users)
     lb:applied:<appId>            hash partition -> next offset to apply (lag)
     lb:failover                   hash {generation, slots}: the repair after the last Cluster failover
@@ -81,6 +85,8 @@ RULES_CHANGED_CHANNEL = f"{KEY_PREFIX}:rules-changed"
 INDEXED_PARTITIONS_KEY = f"{KEY_PREFIX}:index-partitions"
 #: Sorted set of [gameId, season] (JSON) -> when the season stops taking scores (microseconds).
 CLOSING_KEY = f"{KEY_PREFIX}:closing"
+#: Sorted set gameId -> when asked (ms): games whose archived standings are to be recomputed (archiver).
+RECOMPUTE_KEY = f"{KEY_PREFIX}:recompute"
 #: Hash {generation, slots}: the repair after the last Redis Cluster failover (leaderboard_app.failover).
 FAILOVER_KEY = f"{KEY_PREFIX}:failover"
 #: Seconds the partitions repaired after a failover are remembered.
@@ -247,6 +253,13 @@ redis.call('EXPIREAT', KEYS[1], ARGV[6])
 return {'ok', used}
 """
 
+#: KEYS: the recompute set. ARGV: gameId, when it was asked. Forgets the request unless asked again since.
+_RECOMPUTED = """
+local asked = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if asked and tonumber(asked) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
 _HELPERS = """
 local function better_than(score)
   if ARGV[1] == 'asc' then return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. score) end
@@ -373,6 +386,11 @@ def profiles_key(game_id: str) -> str:
     return f"{game_prefix(game_id)}:profiles"
 
 
+def banned_key(game_id: str) -> str:
+    """The set of players banned from the game."""
+    return f"{game_prefix(game_id)}:banned"
+
+
 def user_games_key(user_id: str) -> str:
     return f"{KEY_PREFIX}:user:{{{_tag(user_id)}}}:games"
 
@@ -453,6 +471,8 @@ class PlayerWrite:
     profile: dict[str, Any] | None = None
     #: When the season stops taking scores (end + grace), for seasons that close.
     closes_at_us: int | None = None
+    #: False for a banned player: everything is written but their place in the season's boards.
+    ranked: bool = True
 
 
 class RedisLeaderboard(Service):
@@ -493,7 +513,7 @@ class RedisLeaderboard(Service):
             name: client.register_script(source)
             for name, source in (("rank_members", _RANK_MEMBERS), ("leave", _LEAVE_SEASONS), ("top", _TOP),
                                  ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR),
-                                 ("enter", _ENTER))
+                                 ("enter", _ENTER), ("recomputed", _RECOMPUTED))
         }
 
     async def on_stop(self) -> None:
@@ -507,13 +527,14 @@ class RedisLeaderboard(Service):
 
     # -- writes (the agent) ---------------------------------------------------
 
-    async def apply(self, writes: Sequence[PlayerWrite],
-                    next_offsets: Mapping[int, int] | None = None) -> list[SeasonReport]:
+    async def apply(self, writes: Sequence[PlayerWrite], next_offsets: Mapping[int, int] | None = None,
+                    banned: Sequence[tuple[str, str]] = ()) -> list[SeasonReport]:
         """Store what a batch of events changed, in one round trip; return the rank changes of
         watched players it made, per game and season (none: nobody watched changed rank).
 
         ``next_offsets`` (partition -> next offset to apply) records the agent's
-        progress for the lag; rebuilds pass none. Every command writes absolute
+        progress for the lag; rebuilds pass none, but the (gameId, userId) of the
+        ``banned`` players they found, put back in their games' banned sets. Every command writes absolute
         values, so retrying after an unclear failure, or replaying the events, is
         harmless. Retrying instead of raising keeps the events unacknowledged in
         Kafka while Redis is down: nothing is lost, the agent waits.
@@ -523,6 +544,8 @@ class RedisLeaderboard(Service):
 
         async def queue(pipe: Any) -> None:
             seasons[:] = self._queue_apply(pipe, writes)
+            for game_id, user_id in banned:
+                pipe.sadd(banned_key(game_id), user_id)
             if next_offsets:
                 pipe.hset(self._applied_key, mapping={str(p): o for p, o in next_offsets.items()})
 
@@ -552,8 +575,15 @@ class RedisLeaderboard(Service):
         closing: dict[bytes, int] = {}
         profiles: dict[str, dict[str, bytes]] = {}
         user_games: dict[str, set[str]] = {}
+        #: Seasons of banned players' writes: listed with the game's seasons (an erasure finds
+        #: them there), though the player is not ranked in them.
+        unranked: dict[str, dict[str, int]] = {}
         for write in writes:
-            if write.state is not None and write.season is not None:
+            if not write.ranked:
+                if write.season is not None:
+                    seasons = unranked.setdefault(write.game_id, {})
+                    seasons[write.season] = max(seasons.get(write.season, 0), write.activity_us)
+            elif write.state is not None and write.season is not None:
                 args = ranked.setdefault((write.game_id, write.season), [write.season, 0, write.order, now_ms])
                 args[1] = max(args[1], write.activity_us)
                 args[2] = orders[write.game_id, write.season] = write.order
@@ -572,6 +602,8 @@ class RedisLeaderboard(Service):
             self._queue_script(pipe, "rank_members", (scores, members, seasons_key(game_id),
                                                       *slice_bookkeeping_keys(game_id, season),
                                                       watched_key(game_id, season)), args)
+        for game_id, activity in unranked.items():
+            pipe.zadd(seasons_key(game_id), activity, gt=True)
         if closing:
             pipe.zadd(CLOSING_KEY, closing, nx=True)
         for game_id, mapping in profiles.items():
@@ -599,6 +631,78 @@ class RedisLeaderboard(Service):
 
         await self._retrying(queue)
         return seasons
+
+    async def ban_player(self, game_id: str, user_id: str) -> None:
+        """Take the player out of every season of the game and its slices, and list them as banned.
+
+        Their profile and game list stay: they come back as they were when the ban is lifted.
+        """
+        seasons = await self.seasons_of(game_id)
+
+        async def queue(pipe: Any) -> None:
+            keys = [key for season in seasons for key in _season_entry_keys(game_id, season)]
+            if keys:
+                self._queue_script(pipe, "leave", keys, (user_id,))
+            pipe.sadd(banned_key(game_id), user_id)
+
+        await self._retrying(queue)
+        # Asked only once the banned set has the player, which the recompute reads.
+        await self.request_recompute(game_id)
+
+    async def restore_player(self, game_id: str, user_id: str, writes: Sequence[PlayerWrite]) -> None:
+        """Lift the player's ban: out of the banned set, and ``writes`` (their seasons) back in the index."""
+        async def queue(pipe: Any) -> None:
+            pipe.srem(banned_key(game_id), user_id)
+            self._queue_apply(pipe, writes)
+
+        await self._retrying(queue)
+        await self.request_recompute(game_id)
+
+    async def seasons_in_index(self, game_id: str, seasons: Sequence[str]) -> set[str]:
+        """Those of ``seasons`` whose board Redis holds (an archived season leaves it after its retention)."""
+        async def queue(pipe: Any) -> None:
+            for season in seasons:
+                pipe.exists(season_keys(game_id, season)[0])
+
+        found = await self._retrying(queue) if seasons else []
+        return {season for season, exists in zip(seasons, found) if exists}
+
+    async def banned_players(self, game_id: str) -> list[str]:
+        """The players banned from the game, sorted (GET /games/{gameId}/bans)."""
+        members = await self._read_game(game_id, lambda: self.client.smembers(banned_key(game_id)))
+        return sorted(user.decode("utf-8") for user in members)
+
+    async def banned_set(self, game_id: str) -> set[str]:
+        """The players banned from the game, read even while a failover repair holds the game's reads."""
+        members = await self._retrying_read(lambda: self.client.smembers(banned_key(game_id)))
+        return {user.decode("utf-8") for user in members}
+
+    async def unban_stale(self, game_id: str, user_ids: Sequence[str]) -> None:
+        """Take players whose ban the table no longer holds out of the banned set (after a failover)."""
+        async def queue(pipe: Any) -> None:
+            pipe.srem(banned_key(game_id), *user_ids)
+
+        if user_ids:
+            await self._retrying(queue)
+
+    # -- archived standings to recompute (leaderboard_app.archiver) ---------------------
+
+    async def request_recompute(self, game_id: str) -> None:
+        """Ask the archiver to recompute the game's archived standings."""
+        async def queue(pipe: Any) -> None:
+            pipe.zadd(RECOMPUTE_KEY, {game_id: int(time.time() * 1000)}, gt=True)
+
+        await self._retrying(queue)
+
+    async def recompute_requests(self, limit: int = 100) -> list[tuple[str, int]]:
+        """(gameId, when asked) of the games whose archived standings are to be recomputed, oldest first."""
+        found = await self._read(self.client.zrange(RECOMPUTE_KEY, 0, limit - 1, withscores=True,
+                                                    score_cast_func=_exact_int))
+        return [(game.decode("utf-8"), asked) for game, asked in found]
+
+    async def recompute_done(self, game_id: str, asked: int) -> None:
+        """Forget the request of ``game_id`` made at ``asked``, unless another came since."""
+        await self._read(self._scripts["recomputed"](keys=(RECOMPUTE_KEY,), args=(game_id, asked)))
 
     async def set_rules(self, game_id: str, rules: bytes, at_us: int) -> None:
         """Publish a game's rules (or a tournament's definition) to every worker, and list the game in

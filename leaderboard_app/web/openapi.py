@@ -18,6 +18,7 @@ from leaderboard_app import __version__
 from leaderboard_app.rank_changes import NAMED
 from leaderboard_app.models import (
     MAX_ABS_SCORE,
+    MAX_BAN_REASON_LENGTH,
     MAX_DISPLAY_NAME_LENGTH,
     MAX_EVENT_ID_LENGTH,
     MAX_ID_LENGTH,
@@ -35,6 +36,7 @@ from leaderboard_app.web.base import LAG_HEADER, SEASON_HEADER, LeaderboardView
 from leaderboard_app.web.games import MAX_GAMES_PAGE
 from leaderboard_app.web.ingest import MAX_BATCH, MAX_BATCH_BODY, MAX_SCORE_BODY, WAIT_TIMEOUT
 from leaderboard_app.web.live import MAX_STREAM_K, STREAM_PATH
+from leaderboard_app.web.moderation import MAX_BAN_BODY
 from leaderboard_app.web.streams import MAX_QUEUED
 from leaderboard_app.web.streams import STREAM_PATH as PLAYER_STREAM_PATH
 from leaderboard_app.web.queries import MAX_AROUND, MAX_FRIENDS, MAX_HISTORY, MAX_K, MAX_OFFSET
@@ -195,6 +197,9 @@ def _schemas() -> dict[str, Any]:
             "season": _schema("Season"),
             "rank": ranked["rank"],
             "score": _schema("Score"),
+            "banned": {"const": True, "description": "the player is banned from the game: the score is kept "
+                                                     "(history, and counted once the ban is lifted) but ranked "
+                                                     "nowhere, so there is no rank"},
         }, ("status", "season"), "The submission is applied: the player's resulting rank and score."),
         "BatchQueued": _object({"status": {"const": "queued"}, "count": _integer("submissions queued", 1, MAX_BATCH)},
                                ("status", "count")),
@@ -206,6 +211,22 @@ def _schemas() -> dict[str, Any]:
             "tournaments": {"type": "array", "items": _schema("Id"),
                             "description": "the tournaments the player was erased from (without gameId only)"},
         }, ("status", "userId", "games", "tournaments")),
+        "Ban": {**_object({"reason": _string(f"Why, kept in the player's history: 1 to {MAX_BAN_REASON_LENGTH} "
+                                             "characters, no control characters",
+                                             max_length=MAX_BAN_REASON_LENGTH, pattern=_ID_PATTERN)},
+                          (), "The optional body of a ban."),
+                "additionalProperties": False},
+        "Moderation": _object({
+            "status": {"type": "string", "enum": ["banned", "restored", "queued"],
+                       "description": "banned or restored once applied to every current board; queued if that "
+                                      "took over 5 s. Archived seasons' standings are recomputed just after"},
+            "gameId": _schema("Id"),
+            "userId": _schema("Id"),
+        }, ("status", "gameId", "userId")),
+        "Bans": _object({
+            "gameId": _schema("Id"),
+            "userIds": {"type": "array", "items": _schema("Id"), "description": "sorted"},
+        }, ("gameId", "userIds"), "The players banned from a game."),
         "GameRules": {**_object(rules, (), "Rules left out take their default (the first value listed)."),
                       "additionalProperties": False},
         "Game": _object({
@@ -272,11 +293,20 @@ def _schemas() -> dict[str, Any]:
             "globalTotal": {"type": ["integer", "null"], "minimum": 1,
                             "description": "with slice: players on the global board"},
         }, ("userId", "score", "rank", "season", "total", "percentile", "next")),
-        "HistoryEntry": _object({
-            "score": _schema("Score"),
-            "achievedAt": {"type": "string", "format": "date-time", "description": "to the millisecond, in UTC"},
-            "season": _schema("Season"),
-        }, ("score", "achievedAt", "season"), "One submission as sent."),
+        "HistoryEntry": {"oneOf": [
+            {**_object({
+                "score": _schema("Score"),
+                "achievedAt": {"type": "string", "format": "date-time", "description": "to the millisecond, in UTC"},
+                "season": _schema("Season"),
+            }, ("score", "achievedAt", "season"), "One submission as sent."), "additionalProperties": False},
+            {**_object({
+                "event": {"type": "string", "enum": ["ban", "restore"],
+                          "description": "ban: banned from the game; restore: the ban lifted"},
+                "achievedAt": {"type": "string", "format": "date-time",
+                               "description": "when the service accepted it, to the millisecond, in UTC"},
+                "reason": _string("the reason given with the ban", max_length=MAX_BAN_REASON_LENGTH),
+            }, ("event", "achievedAt"), "A ban or its lifting."), "additionalProperties": False},
+        ]},
         **_tournament_schemas(ranked),
         "Health": _object({"status": {"const": "ok"}}, ("status",)),
         "Readiness": _object({
@@ -559,6 +589,32 @@ def _paths() -> dict[str, Any]:
             {200: _answer("Deleted", _schema("Deletion")),
              202: _answer(f"Not done within {WAIT_TIMEOUT:g} s; it will be", _schema("Deletion"))},
             (400, 404), ("userIdPath", "gameIdOptional"))},
+        "/games/{gameId}/bans/{userId}": {
+            "post": {**_operation(
+                "banPlayer", "players", "Ban a player from a game",
+                "Takes the player out of every board of the game: each season and slice, and the archived "
+                "standings of closed seasons, recomputed so the players below move up. Their submissions are "
+                "still accepted and kept (history, score) but ranked nowhere until the ban is lifted. A player "
+                "without a score may be banned. The ban, with its reason, is in the player's history.", "admin",
+                {200: _answer("Banned", _schema("Moderation")),
+                 202: _answer(f"Not done within {WAIT_TIMEOUT:g} s; it will be", _schema("Moderation"))},
+                (400, 408, 413, 415), ("gameIdPath", "userIdPath"), ("Ban", MAX_BAN_BODY)),
+                "requestBody": {"required": False, "description": f"optional; at most {MAX_BAN_BODY} bytes",
+                                "content": _json_content(_schema("Ban"))}},
+            "delete": _operation(
+                "unbanPlayer", "players", "Lift a player's ban",
+                "Ranks the player again as their state says, with what they submitted while banned, and puts "
+                "them back in the archived standings. Lifting the ban of a player who is not banned changes "
+                "nothing but the history, where it is listed too.", "admin",
+                {200: _answer("Restored", _schema("Moderation")),
+                 202: _answer(f"Not done within {WAIT_TIMEOUT:g} s; it will be", _schema("Moderation"))},
+                (400,), ("gameIdPath", "userIdPath")),
+        },
+        "/games/{gameId}/bans": {"get": _operation(
+            "listBans", "players", "List a game's banned players",
+            "Every player banned from the game, by userId.", "admin",
+            {200: _answer("The banned players", _schema("Bans"), LAG_HEADER)},
+            (400,), ("gameIdPath",))},
         "/games": {"get": _operation(
             "listGames", "games", "List games",
             "Games that have had activity, most recently active first.", "read",
@@ -731,7 +787,7 @@ def build_openapi_document() -> dict[str, Any]:
             {"name": "rankings", "description": "Rankings out (Redis; history from Cassandra)"},
             {"name": "games", "description": "Games and their rules"},
             {"name": "tournaments", "description": "Tournaments: boards that take scores while a run is on"},
-            {"name": "players", "description": "Deleting a player"},
+            {"name": "players", "description": "Deleting, banning and restoring a player"},
             {"name": "live", "description": "The live leaderboard: a page and its event stream"},
             {"name": "health", "description": "Probes and metrics"},
             {"name": "meta", "description": "This description"},

@@ -242,7 +242,7 @@ class RankView(BoardView):
 @blueprint.route("/history/{userId:[^/]+}", name="history")
 class HistoryView(LeaderboardView):
     async def get(self, request: Request, userId: str) -> Response:  # noqa: N803 (route name)
-        """Return the player's submissions, newest first, from Cassandra."""
+        """Return the player's submissions, bans and lifted bans, newest first, from Cassandra."""
         user_id = validate_id("userId", userId)
         game_id = query_game_id(request)
         limit = query_int(request, "limit", default=50, low=1, high=MAX_HISTORY)

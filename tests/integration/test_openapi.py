@@ -139,7 +139,8 @@ NOT_PROVOKED = {
 }
 #: 202 from these comes only when the agent takes over 5 s (seen when it does).
 SLOW_ONLY = {("delete", "/users/{userId}", 202), ("put", "/games/{gameId}", 202),
-             ("put", "/tournaments/{tournamentId}", 202)}
+             ("put", "/tournaments/{tournamentId}", 202),
+             ("post", "/games/{gameId}/bans/{userId}", 202), ("delete", "/games/{gameId}/bans/{userId}", 202)}
 #: 404 from these comes only for a slice of a season archived out of Redis (test_workers.py reads one).
 ARCHIVED_ONLY = {("get", "/topk", 404), ("get", "/ranks", 404)}
 
@@ -240,6 +241,19 @@ def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) 
     send("delete", "/users/{userId}", 404, path_parameters={"userId": f"nobody-{uuid.uuid4().hex}"})
 
     provoke_tournaments(provoker)
+    ban = "/games/{gameId}/bans/{userId}"
+    cy = {"gameId": game, "userId": "cy"}
+    provoker.until(200, "post", ban, path_parameters=cy, body={"reason": "aim bot"})
+    send("get", "/games/{gameId}/bans", 200, path_parameters=in_game)
+    provoker.until(200, "delete", ban, path_parameters=cy)
+    provoker.until(200, "post", ban, path_parameters={**cy, "userId": "nobody-yet"})  # no body
+    with SyncLeaderboardClient(workers.urls[0], KEYS["read"]) as client:
+        # The history's ban entries are checked against the document too.
+        def restore_in_history() -> None:
+            assert [entry.event for entry in client.history(game, "cy")][:2] == ["restore", "ban"]
+
+        eventually(restore_in_history, timeout=APPLIED_WITHIN)
+    send("get", "/history/{userId}", 200, path_parameters={"userId": "cy"}, query=in_game, scope="read")
 
     provoker.stream(in_game)
     provoker.player_stream("ann", in_game)
@@ -252,6 +266,9 @@ def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) 
     send("delete", "/users/{userId}", 400, path_parameters={"userId": "u"}, query=too_long)
     send("get", "/games", 400, query={"limit": "0"})
     send("get", "/games/{gameId}", 400, path_parameters=too_long)
+    send("post", ban, 400, path_parameters=cy, body={"reason": "x" * 257})
+    send("delete", ban, 400, path_parameters={**too_long, "userId": "u"})
+    send("get", "/games/{gameId}/bans", 400, path_parameters=too_long)
     send("get", "/topk", 400, query={"k": "1"})
     send("get", STREAM_PATH, 400, query={**in_game, "k": "0"})
     send("get", PLAYER_STREAM_PATH, 400, path_parameters={"userId": "ann"}, query=too_long)
@@ -260,7 +277,8 @@ def test_every_documented_status_is_provoked_and_conforms(workers: WorkerGroup) 
         send("get", path, 400, path_parameters={"userId": "ann"}, query=too_long)
 
     for method, path, limit, parts in (("post", "/score", 64 * 1024, {}), ("post", "/scores", 1024 * 1024, {}),
-                                       ("put", "/games/{gameId}", 64 * 1024, {"path_parameters": in_game})):
+                                       ("put", "/games/{gameId}", 64 * 1024, {"path_parameters": in_game}),
+                                       ("post", ban, 4 * 1024, {"path_parameters": cy})):
         send(method, path, 413, raw_body=b'{"pad": "' + b"x" * limit + b'"}', headers=JSON, **parts)
         send(method, path, 415, raw_body=b'{}', headers={"Content-Type": "text/plain"}, **parts)
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaderboard_app.archiver import FinalStandings, archive_due_seasons
-from leaderboard_app.models import GameRules, RankedPlayer
+from leaderboard_app.archiver import FinalStandings, archive_due_seasons, ranked_best_first
+from leaderboard_app.models import GameRules, RankedPlayer, SeasonScore
 from leaderboard_app.scoring import competition_ranks
 from leaderboard_app.seasons import Clock
 from leaderboard_app.settings import Settings
@@ -121,3 +121,17 @@ async def test_a_season_kafka_refused_stays_in_redis_for_the_next_round() -> Non
     with pytest.raises(RuntimeError, match="NotEnoughReplicas"):
         await archive_due_seasons(leader_app(recorder))
     assert "evict" not in recorder.log and "send season_closed" not in recorder.log
+
+
+def test_recomputed_standings_rank_like_the_live_board() -> None:
+    def score(points: int, reached_us: int) -> SeasonScore:
+        return SeasonScore(points, reached_us, reached_us, reached_us)
+
+    players = [("late", score(50, 3_000)), ("low", score(10, 1_000)), ("early", score(50, 2_000)),
+               ("top", score(90, 5_000))]
+    desc = ranked_best_first(players, "desc")
+    # Ties: whoever reached the score first is listed first, and they share a rank.
+    assert [(p.user_id, p.score, p.rank) for p in desc] == [("top", 90, 1), ("early", 50, 2), ("late", 50, 2),
+                                                           ("low", 10, 4)]
+    asc = ranked_best_first(players, "asc")
+    assert [(p.user_id, p.rank) for p in asc] == [("low", 1), ("early", 2), ("late", 2), ("top", 4)]

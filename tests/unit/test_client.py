@@ -397,3 +397,49 @@ async def test_tournament_reads_name_the_run(call: Any) -> None:
     standing = await call(server, "tournament_rank", "cup/1", "a/b")
     assert server.request.url.raw_path == b"/tournaments/cup%2F1/rank/a%2Fb"
     assert (standing.player.rank, standing.season) == (1, run)
+
+
+async def test_ban_posts_the_reason_and_reads_the_answer(call: Any) -> None:
+    server = Server(200, {"status": "banned", "gameId": "g/1", "userId": "u"})
+    result = await call(server, "ban", "g/1", "u", reason="cheating")
+    request = server.request
+    assert (request.method, request.url.raw_path) == ("POST", b"/games/g%2F1/bans/u")
+    assert server.sent_json == {"reason": "cheating"}
+    assert (result.game_id, result.user_id, result.banned, result.done) == ("g/1", "u", True, True)
+
+
+async def test_a_ban_without_reason_sends_no_body_and_a_slow_one_is_not_done(call: Any) -> None:
+    server = Server(202, {"status": "queued", "gameId": "g", "userId": "u"})
+    result = await call(server, "ban", "g", "u")
+    assert server.request.content == b""
+    assert (result.banned, result.done) == (True, False)
+
+
+async def test_unban_deletes_the_ban(call: Any) -> None:
+    server = Server(200, {"status": "restored", "gameId": "g", "userId": "u"})
+    result = await call(server, "unban", "g", "u")
+    assert (server.request.method, server.request.url.path) == ("DELETE", "/games/g/bans/u")
+    assert (result.banned, result.done) == (False, True)
+
+
+async def test_bans_lists_the_banned_players(call: Any) -> None:
+    server = Server(200, {"gameId": "g", "userIds": ["a", "b"]}, {"X-Leaderboard-Lag": "0"})
+    assert await call(server, "bans", "g") == ["a", "b"]
+    assert (server.request.method, server.request.url.path) == ("GET", "/games/g/bans")
+
+
+async def test_history_reads_bans_and_restores_next_to_scores(call: Any) -> None:
+    server = Server(200, [{"event": "restore", "achievedAt": "2026-11-26T21:00:00.000Z"},
+                          {"event": "ban", "achievedAt": "2026-11-26T20:50:00.000Z", "reason": "cheating"},
+                          {"score": 2700, "achievedAt": "2026-11-26T20:39:33.953Z", "season": "all"}],
+                    {"X-Leaderboard-Season": "all", "X-Leaderboard-Lag": "0"})
+    restore, ban, score = await call(server, "history", "g", "p")
+    assert (restore.event, restore.reason, restore.score) == ("restore", None, None)
+    assert (ban.event, ban.reason) == ("ban", "cheating")
+    assert (score.event, score.score, score.season) == (None, 2700, "all")
+
+
+async def test_a_banned_players_applied_score_says_so(call: Any) -> None:
+    server = Server(200, {"status": "applied", "banned": True, "season": "all", "score": 30})
+    result = await call(server, "submit_score", "g", "u", 30, wait=True)
+    assert (result.applied, result.banned, result.rank, result.score) == (True, True, None, 30)

@@ -123,7 +123,7 @@ class FakeRedis:
     async def restore_rules(self, rules: Any) -> None:
         pass
 
-    async def apply(self, writes: Any) -> None:
+    async def apply(self, writes: Any, banned: Any = ()) -> None:
         if self.fail_after is not None and self.applied >= self.fail_after:
             raise ConnectionError("redis went away")
         self.applied += 1

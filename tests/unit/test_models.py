@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import orjson
 import pytest
 
@@ -10,6 +12,7 @@ from leaderboard_app.models import (
     MAX_EVENT_IDS,
     GameRules,
     PlayerDeletion,
+    PlayerModeration,
     PlayerState,
     ScoreSubmission,
     SeasonScore,
@@ -187,3 +190,34 @@ def test_remembered_event_ids_stay_within_their_byte_budget_newest_kept():
     for n in range(300):
         short = short.remember_event(f"e{n}", AT_US + n, None)
     assert len(short.events) == 300  # short ids without answers: far more fit
+
+
+def test_bans_and_liftings_round_trip_through_the_topic():
+    ban = PlayerModeration("g", "u", accepted_at_us=3, banned=True, reason="aimbot", reply_to="t")
+    assert decode_update(ban.to_bytes()) == ban
+    lifting = PlayerModeration("g", "u", accepted_at_us=4, banned=False)
+    assert decode_update(lifting.to_bytes()) == lifting
+    assert orjson.loads(lifting.to_bytes()) == {"type": "unban", "gameId": "g", "userId": "u", "acceptedAtUs": 4}
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"reason": "x" * 257}, "reason"),
+    ({"reason": "tab\there"}, "reason"),
+    ({"reason": 7}, "reason"),
+    ({"type": "unban", "reason": "why"}, "reason"),
+    ({"userId": ""}, "userId"),
+    ({"gameId": None}, "gameId"),
+    ({"acceptedAtUs": "soon"}, "acceptedAtUs"),
+])
+def test_malformed_bans_are_refused_naming_the_field(changes, field):
+    record = {"type": "ban", "gameId": "g", "userId": "u", "acceptedAtUs": 3, **changes}
+    with pytest.raises(InvalidInput, match=f"^{field} "):
+        decode_update(orjson.dumps(record))
+
+
+def test_a_banned_state_round_trips_and_an_unbanned_one_keeps_its_bytes():
+    state = PlayerState(seasons={"all": SeasonScore(5, 1, 1, 1)}, offset=3, stamp_us=9)
+    assert b"banned" not in state.to_bytes()
+    banned = replace(state, banned=True)
+    assert PlayerState.from_bytes(banned.to_bytes()) == banned
+    assert PlayerState.from_bytes(state.to_bytes()).banned is False

@@ -5,12 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leaderboard_app.models import GameRules, PlayerDeletion, PlayerState, ScoreSubmission
+from leaderboard_app.models import GameRules, PlayerDeletion, PlayerModeration, PlayerState, ScoreSubmission
 from leaderboard_app.planning import (
     Kind,
     applied_state,
     classify,
     deleted_state,
+    moderated_state,
     repeated_state,
     skipped_before,
     write_stamp,
@@ -120,3 +121,47 @@ def test_tags_survive_the_table_encoding() -> None:
     assert PlayerState.from_bytes(state.to_bytes()) == state
     untagged = applied_state(PlayerState(), tagged(7, None), offset=1).state
     assert b"tags" not in untagged.to_bytes()  # untagged games pay nothing in the changelog
+
+
+def ban(at_us: int = 11 * HOUR_US, banned: bool = True) -> PlayerModeration:
+    return PlayerModeration(game_id="g", user_id="u", accepted_at_us=at_us, banned=banned,
+                            reason="aimbot" if banned else None)
+
+
+def test_bans_and_liftings_are_new_unless_replayed() -> None:
+    state = PlayerState(offset=7)
+    assert classify(9, 9, state, ban()) is Kind.BAN
+    assert classify(9, 9, state, ban(banned=False)) is Kind.UNBAN
+    assert classify(9, None, PlayerState(), ban()) is Kind.BAN  # a player without a state may be banned
+    assert classify(5, 9, state, ban()) is Kind.REPLAY  # below the partition's progress
+    assert classify(7, None, state, ban(banned=False)) is Kind.REPLAY  # the player's own record again
+
+
+def test_a_ban_keeps_the_scores_and_moves_offset_and_stamp_on() -> None:
+    scored = applied_state(PlayerState(), submission(50, event_id="e1"), offset=1).state
+    banned = moderated_state(scored, ban(at_us=11 * HOUR_US), offset=4)
+    assert banned.banned and (banned.seasons, banned.events) == (scored.seasons, scored.events)
+    assert banned.offset == 4
+    assert banned.stamp_us == write_stamp(scored.stamp_us, 11 * HOUR_US) > scored.stamp_us
+    restored = moderated_state(banned, ban(at_us=12 * HOUR_US, banned=False), offset=6)
+    assert not restored.banned and restored.seasons == scored.seasons and restored.offset == 6
+    # A record accepted on a worker whose clock is behind still stamps after the last write.
+    late = moderated_state(restored, ban(at_us=1), offset=7)
+    assert late.stamp_us == restored.stamp_us + 1
+    # Banning an unknown player makes a state that knows the ban.
+    assert moderated_state(PlayerState(), ban(), offset=2) == PlayerState(offset=2, stamp_us=11 * HOUR_US,
+                                                                          banned=True)
+
+
+def test_a_banned_players_submissions_still_apply_and_the_ban_stays() -> None:
+    banned = moderated_state(applied_state(PlayerState(), submission(50, operator="incr"), 1).state, ban(), 2)
+    applied = applied_state(banned, submission(30, at_us=12 * HOUR_US, operator="incr"), offset=3)
+    assert applied.state.banned
+    assert applied.season_score is not None and applied.season_score.score == 80  # kept, to count once restored
+    assert moderated_state(applied.state, ban(banned=False), 4).seasons["all"].score == 80
+
+
+def test_an_erasure_does_not_lift_a_ban() -> None:
+    banned = moderated_state(applied_state(PlayerState(), submission(50), 1).state, ban(), 2)
+    erased = deleted_state(banned, 3, accepted_at_us=12 * HOUR_US)
+    assert erased.banned and not erased.seasons
