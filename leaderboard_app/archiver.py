@@ -193,11 +193,17 @@ async def recompute_standings(redis: RedisLeaderboard, archive: CassandraArchive
     return recomputed
 
 
-async def recompute_requested(app: LeaderboardApp) -> int:
-    """Recompute the archived standings of every game a ban or its lifting asked for; return how many games."""
+#: Games whose archived standings one round recomputes: each reads the game's every season score,
+#: so more would hold up the archiving of closed seasons, which shares the round.
+RECOMPUTES_PER_ROUND = 1
+
+
+async def recompute_requested(app: LeaderboardApp, limit: int = RECOMPUTES_PER_ROUND) -> int:
+    """Recompute the archived standings of the games a ban or its lifting asked for, oldest request first,
+    at most ``limit``; return how many games."""
     redis, archive = app.redis_leaderboard, app.archive
     done = 0
-    for game_id, asked in await redis.recompute_requests():
+    for game_id, asked in await redis.recompute_requests(limit):
         try:
             order = (await app.rules_for(game_id)).order
         except InvalidInput as exc:  # as in archive_due_seasons: the request waits
