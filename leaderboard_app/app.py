@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import faust
 from faust.types import TransportT
+from faust.types.transports import ConductorT
 from faust.types.web import Web
 from mode import ServiceT
 
@@ -34,7 +35,8 @@ from leaderboard_app.rebuild import register_rebuild, register_rebuild_command
 from leaderboard_app.rules_cache import GameRulesCache
 from leaderboard_app.subscriptions import WaitingReplies, new_worker_id, subscriptions_for
 from leaderboard_app.auth import open_warning
-from leaderboard_app.faust_compat import RememberingAssignor, low_latency_transport, web_driver
+from leaderboard_app.faust_compat import RememberingAssignor, conductor_subscribing_after, low_latency_transport, \
+    web_driver
 from leaderboard_app.health import Freshness, KafkaHealth, LagMonitor
 from leaderboard_app.loadgen import register_load_command
 from leaderboard_app.logs import logging_config
@@ -46,7 +48,7 @@ from leaderboard_app.sinks.cassandra import CassandraArchive
 from leaderboard_app.sinks.redis import RedisLeaderboard
 from leaderboard_app.tables import game_rules_table, player_scores_table
 from leaderboard_app.topics import dead_letter_topic, game_rule_updates_topic, score_updates_topic, \
-    season_results_topic
+    season_results_topic, wait_until_every_broker_lists
 from leaderboard_app.tournaments import Tournament
 from leaderboard_app.web import register_views
 from leaderboard_app.web.base import json_errors
@@ -156,6 +158,14 @@ class LeaderboardApp(faust.App):
         # Faust's consumer waits up to 1.5 s per fetch; see faust_compat.low_latency_transport.
         transport = low_latency_transport(self.settings.fetch_wait_ms)
         return transport(self.conf.broker_consumer, self)
+
+    def _new_conductor(self) -> ConductorT:
+        # Faust subscribes (joins the group) as soon as it has created its topics; on a fresh
+        # cluster a broker may not list them yet (faust_compat.conductor_subscribing_after).
+        return conductor_subscribing_after(self._topics_listed)(app=self, beacon=None)
+
+    async def _topics_listed(self, topics: set[str]) -> None:
+        await wait_until_every_broker_lists(self.settings.kafka, topics)
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         # The sinks start before the consumer, so the agent never sees an event

@@ -1,6 +1,6 @@
 """Every place the service touches Faust's (and aiokafka's) internals, pinned by tests/unit/test_faust_compat.py.
 
-faust-streaming 0.15 gives no public way to do seven things the service needs:
+faust-streaming 0.15 gives no public way to do eight things the service needs:
 
 * **The current event of a task** (:func:`in_context_of`). A table finds a key's
   partition (in its store and changelog) from the current event, a context
@@ -46,6 +46,15 @@ faust-streaming 0.15 gives no public way to do seven things the service needs:
   Faust turns ``broker_credentials`` into aiokafka's ``security_protocol``, SASL and
   TLS arguments in its transport module; the clients the service opens beside
   Faust's take the very same mapping, so none can connect differently.
+* **Joining the group only once every broker lists the topics**
+  (:func:`conductor_subscribing_after`, :func:`topics_missing_by_broker`). Faust's
+  conductor subscribes its consumer as soon as it has created its topics, but a
+  broker learns of a new topic from the controller a moment later. A group leader
+  whose metadata lacks a topic leaves it out of the assignment ("Ignoring missing
+  topic"), and when that topic is a global table's changelog Faust's assignor raises
+  KeyError, which aiokafka parks, unlogged, until the consumer is next polled, which
+  Faust never does before its first assignment: the worker hung for good on a fresh
+  cluster. The app makes the conductor wait between creating and subscribing.
 """
 
 from __future__ import annotations
@@ -53,14 +62,19 @@ from __future__ import annotations
 import logging
 import os
 import weakref
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 import aiokafka
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 from faust.assignor import PartitionAssignor
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.streams import _current_event
 from aiohttp.web import AppRunner, BaseSite, TCPSite
+from faust.transport.conductor import Conductor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web.drivers import aiohttp as faust_aiohttp
 from faust.types import TP, AppT, EventT
@@ -209,3 +223,49 @@ def web_driver(backlog: int, idle_timeout: float) -> type[faust_aiohttp.Web]:
                            backlog=backlog)
 
     return Web
+
+
+def conductor_subscribing_after(wait: Callable[[set[str]], Awaitable[None]]) -> type[Conductor]:
+    """Faust's conductor, awaiting ``wait(topics)`` after it has created the topics its consumer
+    subscribes to (``topics``: their names) and before it subscribes, which joins the group."""
+
+    class SubscribingAfter(Conductor):
+        async def _update_indices(self) -> Iterable[str]:
+            # Faust's _subscriber: consumer.subscribe(await self._update_indices()), which
+            # declares (creates) every internal topic and returns the names to subscribe to.
+            topics = await super()._update_indices()
+            await wait(set(topics))
+            return topics
+
+    return SubscribingAfter
+
+
+async def topics_missing_by_broker(client: aiokafka.AIOKafkaClient, topics: Collection[str]) -> dict[int, set[str]]:
+    """Ask every broker ``client`` knows, itself, which of ``topics`` it does not list yet with a
+    leader for each partition. ``{}``: every broker lists them all.
+
+    Each broker answers from its own copy of the cluster metadata, which follows the
+    controller's with a lag: a topic just created can be listed by one and not another. A
+    broker that cannot be reached is left out (no client can take its metadata from it
+    either); KafkaConnectionError if none can be.
+    """
+    missing: dict[int, set[str]] = {}
+    answered = 0
+    request = MetadataRequest(list(topics), allow_auto_topic_creation=False)  # look, never create
+    for broker in client.cluster.brokers():
+        try:
+            response = await client.send(broker.nodeId, request)
+        except KafkaError as exc:
+            logger.debug("broker %s cannot be asked for its metadata: %r", broker.nodeId, exc)
+            continue
+        answered += 1
+        listed = ClusterMetadata()
+        listed.update_metadata(response)
+        absent = {topic for topic in topics
+                  if not listed.partitions_for_topic(topic)
+                  or listed.available_partitions_for_topic(topic) != listed.partitions_for_topic(topic)}
+        if absent:
+            missing[broker.nodeId] = absent
+    if not answered:
+        raise KafkaConnectionError(f"none of the brokers {sorted(b.nodeId for b in client.cluster.brokers())} answered")
+    return missing

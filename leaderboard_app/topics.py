@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
+from leaderboard_app.faust_compat import topics_missing_by_broker
 from leaderboard_app.kafka_connection import KafkaConnection
 from leaderboard_app.settings import DEAD_LETTER_TOPIC, GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC, \
     SEASON_RESULTS_TOPIC, Settings
+
+logger = logging.getLogger(__name__)
+
+#: How long a worker waits, before joining its group, for every broker to list its topics.
+TOPICS_LISTED_TIMEOUT = 60.0
+#: How long it waits for one broker to connect or answer (aiokafka's default: 40 s).
+ASK_TIMEOUT_MS = 5000
 
 
 def score_updates_topic(app: faust.App, settings: Settings) -> faust.TopicT:
@@ -110,3 +122,41 @@ async def read_range(kafka: KafkaConnection, topic: str, partition: int, start: 
         return records
     finally:
         await consumer.stop()
+
+
+async def wait_until_every_broker_lists(kafka: KafkaConnection, topics: Collection[str],
+                                        timeout: float = TOPICS_LISTED_TIMEOUT, interval: float = 0.1) -> None:
+    """Return once every broker lists ``topics``, each partition with a leader; after ``timeout``
+    seconds, log which broker misses which and return anyway.
+
+    The worker calls it after creating its topics and before joining its group: a group
+    leader whose broker did not list a topic yet left it out of the assignment, and hung
+    when it was the ``game_rules`` changelog (``faust_compat.conductor_subscribing_after``).
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    client = AIOKafkaClient(**kafka.client_options(), request_timeout_ms=ASK_TIMEOUT_MS)
+    try:
+        for attempt in itertools.count(1):
+            try:
+                # The brokers alive now: a stopped one leaves the metadata, a new one enters it.
+                await (client.force_metadata_update() if client.cluster.brokers() else client.bootstrap())
+                missing = await topics_missing_by_broker(client, topics)
+                lacking = "; ".join(f"broker {node} lacks {', '.join(sorted(absent))}"
+                                    for node, absent in sorted(missing.items()))
+            except KafkaError as exc:
+                lacking = f"the brokers could not be asked ({exc!r})"
+            if not lacking:
+                break
+            if loop.time() - started >= timeout:
+                logger.warning("joining the group although not every broker lists its topics after %.0f s: %s",
+                               timeout, lacking)
+                return
+            if attempt == 1:
+                logger.info("waiting for every broker to list the topics before joining the group: %s", lacking)
+            await asyncio.sleep(interval)
+    finally:
+        await client.close()
+    if attempt > 1:
+        logger.info("every broker lists the topics %s, after %.1f s", ", ".join(sorted(topics)),
+                    loop.time() - started)

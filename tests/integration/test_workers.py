@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from datetime import datetime, timezone
 
 import httpx
+import pytest
 import redis
+from aiokafka import AIOKafkaClient
 
+from leaderboard_app.settings import GAME_RULE_UPDATES_TOPIC, SCORE_UPDATES_TOPIC
 from leaderboard_app.sinks.redis import season_keys, slice_key
+from leaderboard_app.topics import wait_until_every_broker_lists
 from tests.conftest import eventually
 from tests.integration.conftest import (
+    SETTINGS,
     WorkerGroup,
     client_for,
     partition_of,
@@ -204,3 +211,28 @@ def test_the_rate_limit_is_per_key_shared_by_all_workers_and_answered_429(worker
     finally:
         workers.stop()
         workers.start()
+
+
+async def test_a_worker_waits_to_join_its_group_only_for_topics_some_broker_lacks(
+        workers: WorkerGroup, caplog: pytest.LogCaptureFixture) -> None:
+    topics = [SCORE_UPDATES_TOPIC, GAME_RULE_UPDATES_TOPIC]  # created by the session's workers
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await wait_until_every_broker_lists(SETTINGS.kafka, topics, timeout=10.0)
+    assert loop.time() - started < 5.0
+
+    never_created = f"never-created-{uuid.uuid4().hex}"
+    caplog.set_level(logging.INFO, logger="leaderboard_app.topics")
+    started = loop.time()
+    await wait_until_every_broker_lists(SETTINGS.kafka, [*topics, never_created], timeout=1.0)
+    assert loop.time() - started >= 1.0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"lacks {never_created}" in warnings[0], warnings
+    assert SCORE_UPDATES_TOPIC not in warnings[0]
+
+    client = AIOKafkaClient(**SETTINGS.kafka.client_options())  # asking created nothing
+    await client.bootstrap()
+    try:
+        assert never_created not in (await client.fetch_all_metadata()).topics()
+    finally:
+        await client.close()

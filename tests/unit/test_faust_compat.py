@@ -12,10 +12,15 @@ from pathlib import Path
 
 import aiokafka
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.protocol.metadata import MetadataRequest_v5, MetadataResponse_v5
 import faust
 import pytest
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.streams import current_event
+from faust.transport.conductor import Conductor
 from aiohttp.web import TCPSite
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web.drivers import aiohttp as faust_aiohttp
@@ -28,9 +33,11 @@ from leaderboard_app.faust_compat import (
     RESTORED_ASSIGNMENT_FILE,
     RememberingAssignor,
     aiokafka_auth_options,
+    conductor_subscribing_after,
     in_context_of,
     low_latency_transport,
     release_dropped,
+    topics_missing_by_broker,
     web_driver,
 )
 
@@ -310,3 +317,104 @@ def test_every_mapped_argument_is_one_aiokafka_clients_take():
     credentials = faust.SASLCredentials(username="u", password="p", ssl_context=ssl.create_default_context())
     for client in (aiokafka.AIOKafkaConsumer, aiokafka.AIOKafkaProducer, aiokafka.AIOKafkaClient, AIOKafkaAdminClient):
         assert set(aiokafka_auth_options(credentials)) <= set(inspect.signature(client).parameters), client
+
+
+# -- joining the group only once every broker lists the topics ------------------------------
+
+
+def _metadata(brokers: list[int], topics: dict[str, list[int]]) -> MetadataResponse_v5:
+    """A broker's metadata answer: each topic with its partitions' leaders (-1: none)."""
+    return MetadataResponse_v5(
+        0, [(node, "127.0.0.1", 9000 + node, None) for node in brokers], "cluster", brokers[0],
+        [(0, topic, False, [(0, partition, leader, [1], [1], []) for partition, leader in enumerate(leaders)])
+         for topic, leaders in topics.items()])
+
+
+def test_faust_leader_cannot_assign_while_its_metadata_lacks_a_global_tables_changelog(tmp_path: Path) -> None:
+    """Why the worker waits for every broker: the assignor raises (and aiokafka parks the error unlogged)."""
+    app = faust.App("test-missing", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+    app.GlobalTable("rules", partitions=1)
+    topics = ["test-missing-rules-changelog", TOPIC]
+    request = app.assignor.metadata(set(topics))
+    members = {"m1": ConsumerProtocolMemberMetadata(request.version, request.subscription, request.user_data)}
+
+    def assign(listed: list[str]) -> object:
+        cluster = ClusterMetadata()
+        cluster.update_metadata(_metadata([1], {topic: [1] for topic in listed}))
+        return app.assignor.assign(cluster, members)
+
+    assert sorted(assign(topics)["m1"].assignment) == [(topic, [0]) for topic in sorted(topics)]
+    with pytest.raises(KeyError, match="test-missing-rules-changelog"):
+        assign([TOPIC])
+    # aiokafka turns whatever the assignor raises into a KafkaError, which its coordination
+    # routine only hands to the next poll: no poll comes before Faust's first assignment.
+    assert "raise Errors.KafkaError(repr(e)) from e" in inspect.getsource(
+        aiokafka.consumer.group_coordinator.CoordinatorGroupRebalance._on_join_leader)
+
+
+async def test_the_conductor_waits_between_creating_its_topics_and_subscribing(tmp_path: Path) -> None:
+    events: list[tuple[str, object]] = []
+
+    async def wait(topics: set[str]) -> None:
+        events.append(("wait", topics))
+
+    class App(faust.App):
+        def _new_conductor(self) -> object:
+            return conductor_subscribing_after(wait)(app=self, beacon=None)
+
+    app = App("test-conductor", broker="kafka://127.0.0.1:1", datadir=str(tmp_path))
+    app.loop = asyncio.get_running_loop()
+    topic = app.topic(TOPIC, internal=True)
+
+    async def declare() -> None:
+        events.append(("declare", TOPIC))
+
+    topic.maybe_declare = declare  # type: ignore[method-assign]
+    app.topics.add(topic)
+    try:
+        assert set(await app.topics._update_indices()) == {TOPIC}
+        assert events == [("declare", TOPIC), ("wait", {TOPIC})]
+        # What the override relies on: Faust subscribes to what _update_indices returns, having
+        # declared the internal topics there, the first time and on every resubscription.
+        source = inspect.getsource(Conductor)
+        assert "await self.app.consumer.subscribe(await self._update_indices())" in source
+        assert "subscribed_topics = await self._update_indices()" in source
+        assert "await channel.maybe_declare()" in inspect.getsource(Conductor._update_indices)
+    finally:
+        app.consumer._thread.thread_loop.close()  # made with the consumer, which is never started
+
+
+class _Brokers:
+    """An aiokafka client whose brokers each answer metadata requests from their own copy."""
+
+    def __init__(self, answers: dict[int, dict[str, list[int]] | None]) -> None:
+        self.answers = answers
+        self.cluster = ClusterMetadata()
+        self.cluster.update_metadata(_metadata(list(answers), {}))
+        self.requests: list[object] = []
+
+    async def send(self, node_id: int, request: object) -> MetadataResponse_v5:
+        self.requests.append(request.build(MetadataRequest_v5))  # type: ignore[attr-defined]
+        topics = self.answers[node_id]
+        if topics is None:
+            raise KafkaConnectionError(f"broker {node_id} is down")
+        return _metadata(list(self.answers), topics)
+
+
+async def test_topics_missing_by_broker_asks_each_broker_itself() -> None:
+    client = _Brokers({
+        1: {"a": [1, 2], "b": [3]},
+        2: {"a": [1, 2]},  # has not heard of b yet
+        3: {"a": [1, -1], "b": [3]},  # a partition without a leader yet
+        4: None,  # cannot be asked
+    })
+    missing = await topics_missing_by_broker(client, ["a", "b"])  # type: ignore[arg-type]
+    assert missing == {2: {"b"}, 3: {"a"}}  # 4: no client takes its metadata from it either
+    assert len(client.requests) == 4
+    assert all(request.topics == ["a", "b"] and request.allow_auto_topic_creation is False
+               for request in client.requests)  # look, never create
+    client.answers = {1: {"a": [1], "b": [1]}, 2: {"a": [2], "b": [2]}, 3: {"a": [3], "b": [3]}, 4: None}
+    assert await topics_missing_by_broker(client, ["a", "b"]) == {}  # type: ignore[arg-type]
+    client.answers = dict.fromkeys(client.answers)
+    with pytest.raises(KafkaConnectionError):
+        await topics_missing_by_broker(client, ["a", "b"])  # type: ignore[arg-type]
