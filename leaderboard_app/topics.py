@@ -157,6 +157,5 @@ async def wait_until_every_broker_lists(kafka: KafkaConnection, topics: Collecti
             await asyncio.sleep(interval)
     finally:
         await client.close()
-    if attempt > 1:
-        logger.info("every broker lists the topics %s, after %.1f s", ", ".join(sorted(topics)),
-                    loop.time() - started)
+    logger.info("every broker lists the topics %s (after %.1f s, %d attempts)", ", ".join(sorted(topics)),
+                loop.time() - started, attempt)
