@@ -48,13 +48,15 @@ faust-streaming 0.15 gives no public way to do eight things the service needs:
   Faust's take the very same mapping, so none can connect differently.
 * **Joining the group only once every broker lists the topics**
   (:func:`conductor_subscribing_after`, :func:`topics_missing_by_broker`). Faust's
-  conductor subscribes its consumer as soon as it has created its topics, but a
-  broker learns of a new topic from the controller a moment later. A group leader
-  whose metadata lacks a topic leaves it out of the assignment ("Ignoring missing
-  topic"), and when that topic is a global table's changelog Faust's assignor raises
-  KeyError, which aiokafka parks, unlogged, until the consumer is next polled, which
-  Faust never does before its first assignment: the worker hung for good on a fresh
-  cluster. The app makes the conductor wait between creating and subscribing.
+  conductor subscribes its consumer as soon as it has created its topics, and the
+  consumer then takes the topics' metadata from one broker, which learns of a new
+  topic from the controller a moment later. As group leader it assigns from that
+  metadata, not refreshed (aiokafka refreshes it only for topics it did not track
+  yet): a topic its broker did not list yet is left out ("Ignoring missing topic"),
+  and when that topic is a global table's changelog Faust's assignor raises KeyError,
+  which aiokafka parks, unlogged, until the consumer is next polled, which Faust never
+  does before its first assignment: on a fresh cluster a worker hung for good. The
+  app makes the conductor wait between creating the topics and subscribing.
 """
 
 from __future__ import annotations

@@ -350,6 +350,9 @@ def test_faust_leader_cannot_assign_while_its_metadata_lacks_a_global_tables_cha
     # routine only hands to the next poll: no poll comes before Faust's first assignment.
     assert "raise Errors.KafkaError(repr(e)) from e" in inspect.getsource(
         aiokafka.consumer.group_coordinator.CoordinatorGroupRebalance._on_join_leader)
+    # And the leader assigns from the metadata taken when the consumer subscribed: it is
+    # refreshed only for topics the client does not track yet.
+    assert "set(topics).difference(self._topics)" in inspect.getsource(aiokafka.AIOKafkaClient.set_topics)
 
 
 async def test_the_conductor_waits_between_creating_its_topics_and_subscribing(tmp_path: Path) -> None:
