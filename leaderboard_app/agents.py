@@ -435,7 +435,7 @@ class ScoreApplier:
             game_id=submission.game_id, user_id=submission.user_id, activity_us=submission.accepted_at_us,
             season=submission.season, state=season_state, order=submission.rules.order, profile=profile,
             closes_at_us=closes_at_us(submission.rules.reset, submission.season, self.app.settings.season_grace_us),
-            ranked=ranked,
+            ranked=ranked, columns=submission.rules.columns,
         )
         self.archive.record_submission(submission.game_id, submission.user_id, submission.score, submission.season,
                                        submission.achieved_at_us, submission.accepted_at_us, written_at_us)
@@ -446,9 +446,10 @@ class ScoreApplier:
     async def _send_replies(self, replies: Sequence[_Reply], batch: _Batch) -> None:
         """Answer the requests waiting for the batch's records: their standings read and sent in a round trip each."""
         unanswered = [reply.update for reply in replies if reply.known_answer is None]
-        standings = iter(await self.redis.standings_of([
-            (update.game_id, update.season, update.rules.order, update.user_id)  # type: ignore[union-attr]
-            for update in unanswered]))
+        standings = iter(await self.redis.standings_of(
+            [(update.game_id, update.season, update.rules.order, update.user_id)  # type: ignore[union-attr]
+             for update in unanswered],
+            [update.rules.columns for update in unanswered]))  # type: ignore[union-attr]
         sent = []
         for reply in replies:
             update = reply.update

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from leaderboard_app.columns import SortColumn, as_named, rank_key
 from leaderboard_app.errors import InvalidInput
 from leaderboard_app.models import PlayerStanding, RankedPlayer, SeasonScore
 from leaderboard_app.scoring import competition_ranks
@@ -70,7 +71,7 @@ class FinalStandings:
     def add(self, players: Iterable[RankedPlayer]) -> Iterator[tuple[int, PlayerStanding]]:
         """The rows completed by ``players`` (the next of the season, best first)."""
         for player in players:
-            if self._group and player.score != self._group[0][1].score:
+            if self._group and player.rank != self._group[0][1].rank:
                 yield from self._close_group()
             self._group.append((self._position, player))
             self._position += 1
@@ -91,7 +92,8 @@ class FinalStandings:
 
 
 async def archive_season(redis: RedisLeaderboard, archive: CassandraArchive, results_topic: Sender,
-                         game_id: str, season: str, order: str, closed_at_us: int, ack_timeout: float) -> int:
+                         game_id: str, season: str, order: str, closed_at_us: int, ack_timeout: float,
+                         columns: Sequence[SortColumn] = ()) -> int:
     """Copy a closed season's standings from Redis to Cassandra and to ``results_topic``; return
     how many players it had.
 
@@ -104,7 +106,7 @@ async def archive_season(redis: RedisLeaderboard, archive: CassandraArchive, res
     results = SeasonResultsProducer(results_topic, SeasonResults(game_id, season, total, closed_at_us),
                                     ack_timeout)
     for offset in range(0, total, PAGE_SIZE):
-        page = await redis.top(game_id, season, order, count=PAGE_SIZE, offset=offset)
+        page = await redis.top(game_id, season, order, count=PAGE_SIZE, offset=offset, columns=columns)
         await _write(archive, results, game_id, season, standings.add(page), at_us)
     await _write(archive, results, game_id, season, standings.finish(), at_us)
     await archive.store_season_total(game_id, season, total, at_us)
@@ -130,14 +132,14 @@ async def archive_due_seasons(app: LeaderboardApp) -> int:
     done = 0
     for game_id, season, closed_at_us in due:
         try:
-            order = (await app.rules_for(game_id)).order
+            rules = await app.rules_for(game_id)
         except InvalidInput as exc:
             # Rules this version cannot read (written by another one) must not hold back every other
             # game's closed seasons: this one waits, in lb:closing, for a worker that reads them.
             logger.warning("not archiving season %s of game %r: its rules are unreadable (%s)", season, game_id, exc)
             continue
-        players = await archive_season(redis, archive, app.season_results_topic, game_id, season, order,
-                                       closed_at_us, app.settings.kafka_ack_timeout)
+        players = await archive_season(redis, archive, app.season_results_topic, game_id, season, rules.order,
+                                       closed_at_us, app.settings.kafka_ack_timeout, rules.columns)
         # Only now: a season evicted before its results were acknowledged could never be produced again.
         await redis.evict_season(game_id, season, app.settings.season_retention)
         logger.info("archived season %s of game %r (%d players)", season, game_id, players)
@@ -145,22 +147,24 @@ async def archive_due_seasons(app: LeaderboardApp) -> int:
     return done
 
 
-def ranked_best_first(players: Iterable[tuple[str, SeasonScore]], order: str) -> list[RankedPlayer]:
-    """Players (userId, season score) ranked as the live board ranks them: by score, then whoever
-    reached it first (the sorted-set member's tie-break, sinks/redis.py), with competition ranks.
+def ranked_best_first(players: Iterable[tuple[str, SeasonScore]], order: str,
+                      columns: Sequence[SortColumn] = ()) -> list[RankedPlayer]:
+    """Players (userId, season score) ranked as the live board ranks them: by score, sort columns,
+    then whoever reached it first (the sorted-set member, sinks/redis.py), with competition ranks.
 
     Cassandra keeps when a score was reached to the millisecond, Redis to the microsecond:
     two players who reached the same score within one millisecond may swap places (never ranks).
     """
-    ordered = sorted(players, key=lambda player: (player[1].score,
-                                                  encode_member(player[0], player[1].reached_at_us, order)),
-                     reverse=order != "asc")
-    ranks = competition_ranks(score.score for _, score in ordered)
-    return [RankedPlayer(user_id, score.score, rank) for (user_id, score), rank in zip(ordered, ranks)]
+    ordered = sorted(players, key=lambda player: (player[1].score, encode_member(
+        player[0], player[1].reached_at_us, order, columns, player[1].columns)), reverse=order != "asc")
+    ranks = competition_ranks((score.score, rank_key(order, columns, score.score, score.columns))
+                              for _, score in ordered)
+    return [RankedPlayer(user_id, score.score, rank, columns=as_named(columns, score.columns) if columns else None)
+            for (user_id, score), rank in zip(ordered, ranks)]
 
 
 async def recompute_standings(redis: RedisLeaderboard, archive: CassandraArchive, game_id: str,
-                              order: str) -> dict[str, int]:
+                              order: str, columns: Sequence[SortColumn] = ()) -> dict[str, int]:
     """Rewrite the standings of every archived season of the game without its banned players; return
     each recomputed season's new number of players.
 
@@ -179,7 +183,7 @@ async def recompute_standings(redis: RedisLeaderboard, archive: CassandraArchive
         previous = await archive.archived_total(game_id, season)
         if previous is None:
             continue  # not archived (yet): when it is, it is read from Redis, where bans already apply
-        ranked = ranked_best_first([(user, score) for user, score in players if user not in banned], order)
+        ranked = ranked_best_first([(user, score) for user, score in players if user not in banned], order, columns)
         standings = FinalStandings(len(ranked))
         for start in range(0, len(ranked), WRITE_CHUNK):
             await archive.store_standings(game_id, season, list(standings.add(ranked[start:start + WRITE_CHUNK])),
@@ -205,11 +209,11 @@ async def recompute_requested(app: LeaderboardApp, limit: int = RECOMPUTES_PER_R
     done = 0
     for game_id, asked in await redis.recompute_requests(limit):
         try:
-            order = (await app.rules_for(game_id)).order
+            rules = await app.rules_for(game_id)
         except InvalidInput as exc:  # as in archive_due_seasons: the request waits
             logger.warning("not recomputing game %r: its rules are unreadable (%s)", game_id, exc)
             continue
-        seasons = await recompute_standings(redis, archive, game_id, order)
+        seasons = await recompute_standings(redis, archive, game_id, rules.order, rules.columns)
         await redis.recompute_done(game_id, asked)
         logger.info("recomputed the archived standings of game %r: %s", game_id,
                     ", ".join(f"{season} ({players} players)" for season, players in seasons.items()) or "none")

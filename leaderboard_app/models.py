@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from leaderboard_app.columns import SortColumn, as_named, parse_column_values, parse_columns
 from leaderboard_app.errors import InvalidInput
 from leaderboard_app.seasons import RESETS, RUN, check_instant, run_bounds_us, season_of
 from leaderboard_app.tiers import Tier, parse_tiers
@@ -57,16 +58,22 @@ class GameRules:
     reset: str = "never"
     tiers: tuple[Tier, ...] = ()
     tags: tuple[str, ...] = ()
+    #: The columns players are ranked by after the score (leaderboard_app.columns).
+    columns: tuple[SortColumn, ...] = ()
 
     def ranking(self) -> GameRules:
         """These rules without tiers and tags: what a record carries, and what cannot change once scores exist."""
-        return GameRules(self.order, self.operator, self.reset)
+        return GameRules(self.order, self.operator, self.reset, columns=self.columns)
 
-    def ranking_json(self) -> dict[str, str]:
-        return {"order": self.order, "operator": self.operator, "reset": self.reset}
+    def ranking_json(self) -> dict[str, Any]:
+        ranking: dict[str, Any] = {"order": self.order, "operator": self.operator, "reset": self.reset}
+        if self.columns:  # only then: the records of games without columns keep their bytes
+            ranking["columns"] = [column.as_json() for column in self.columns]
+        return ranking
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.ranking_json(), "tiers": [tier.as_json() for tier in self.tiers], "tags": list(self.tags)}
+        return {**self.ranking_json(), "tiers": [tier.as_json() for tier in self.tiers], "tags": list(self.tags),
+                "columns": [column.as_json() for column in self.columns]}
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.as_json())
@@ -104,6 +111,8 @@ class ScoreSubmission:
     event_id: str | None = None
     #: Tag values (key -> value, keys the game declares): the slices the player is ranked in from now on.
     tags: dict[str, str] | None = None
+    #: The value of each of the game's sort columns (``rules.columns``), in their order.
+    columns: tuple[int, ...] = ()
 
     def to_bytes(self) -> bytes:
         body: dict[str, Any] = {
@@ -120,6 +129,8 @@ class ScoreSubmission:
                             ("replyTo", self.reply_to), ("eventId", self.event_id), ("tags", self.tags)):
             if value is not None:
                 body[name] = value
+        if self.columns:
+            body["columns"] = as_named(self.rules.columns, self.columns)
         return orjson.dumps(body)
 
 
@@ -179,10 +190,22 @@ class SeasonScore:
     updated_at_us: int
     #: The tag values whose slices rank the player in this season (the player's latest).
     tags: dict[str, str] = field(default_factory=dict)
+    #: The values of the game's sort columns, ranked after ``score`` (leaderboard_app.columns).
+    columns: tuple[int, ...] = ()
 
     def as_list(self) -> list[Any]:
+        # Trailing fields only when set: states without them keep their bytes (and older
+        # workers can read them).
         values: list[Any] = [self.score, self.reached_at_us, self.achieved_at_us, self.updated_at_us]
+        if self.columns:
+            return values + [self.tags, list(self.columns)]
         return values + [self.tags] if self.tags else values
+
+    @classmethod
+    def from_list(cls, values: list[Any]) -> SeasonScore:
+        score, reached_at_us, achieved_at_us, updated_at_us, *rest = values
+        return cls(score, reached_at_us, achieved_at_us, updated_at_us, rest[0] if rest else {},
+                   tuple(rest[1]) if len(rest) > 1 else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +283,7 @@ class PlayerState:
     def from_bytes(cls, raw: bytes) -> PlayerState:
         data = orjson.loads(raw)
         return cls(
-            seasons={s: SeasonScore(*values) for s, values in data["seasons"].items()},
+            seasons={s: SeasonScore.from_list(values) for s, values in data["seasons"].items()},
             display_name=data.get("displayName"),
             metadata=data.get("metadata"),
             offset=data.get("offset", -1),
@@ -359,7 +382,7 @@ def _one_of(field: str, value: Any, allowed: tuple[str, ...]) -> str:
 MAX_TAG_KEYS = 4
 MAX_TAG_VALUE_LENGTH = 64
 _TAG_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_RULE_FIELDS = ("order", "operator", "reset", "tiers", "tags")
+_RULE_FIELDS = ("order", "operator", "reset", "tiers", "tags", "columns")
 
 
 def parse_tag_keys(value: Any) -> tuple[str, ...]:
@@ -381,12 +404,14 @@ def parse_rules(data: dict[str, Any], resets: tuple[str, ...] = RESETS) -> GameR
     unknown = sorted(set(data) - set(_RULE_FIELDS))
     if unknown:
         raise InvalidInput(unknown[0], f"is not a rule ({', '.join(_RULE_FIELDS)})")
+    operator = _one_of("operator", data.get("operator", DEFAULT_RULES.operator), OPERATORS)
     return GameRules(
         order=_one_of("order", data.get("order", DEFAULT_RULES.order), ORDERS),
-        operator=_one_of("operator", data.get("operator", DEFAULT_RULES.operator), OPERATORS),
+        operator=operator,
         reset=_one_of("reset", data.get("reset", DEFAULT_RULES.reset), resets),
         tiers=parse_tiers(data.get("tiers", []), MAX_ABS_SCORE),
         tags=parse_tag_keys(data.get("tags", [])),
+        columns=parse_columns(data.get("columns", []), operator),
     )
 
 
@@ -418,6 +443,8 @@ class SubmissionFields:
     metadata: dict[str, Any] | None = None
     event_id: str | None = None
     tags: dict[str, str] | None = None
+    #: The raw ``columns`` object, checked against the game's declared columns by :func:`parse_column_values`.
+    columns: Any = None
 
 
 def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
@@ -437,6 +464,7 @@ def parse_submission_fields(data: dict[str, Any]) -> SubmissionFields:
         metadata=None if metadata is None else validate_metadata(metadata),
         event_id=None if data.get("eventId") is None else printable("eventId", data["eventId"], MAX_EVENT_ID_LENGTH),
         tags=None if data.get("tags") is None else parse_tags(data["tags"], declared=None),
+        columns=data.get("columns"),
     )
 
 
@@ -514,6 +542,7 @@ def decode_update(raw: bytes) -> ScoreUpdate:
         reply_to=reply_to,
         event_id=fields.event_id,
         tags=fields.tags,
+        columns=parse_column_values(fields.columns, rules.columns),
     )
 
 
@@ -528,6 +557,8 @@ class RankedPlayer:
     metadata: dict[str, Any] | None = None
     #: The player's tier, in games that declare tiers.
     tier: str | None = None
+    #: The player's sort columns (name -> value), in games that declare them.
+    columns: dict[str, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"userId": self.user_id, "score": self.score, "rank": self.rank}
@@ -535,6 +566,8 @@ class RankedPlayer:
             entry["displayName"] = self.display_name
         if self.metadata is not None:
             entry["metadata"] = self.metadata
+        if self.columns is not None:
+            entry["columns"] = self.columns
         if self.tier is not None:
             entry["tier"] = self.tier
         return entry

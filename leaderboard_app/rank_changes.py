@@ -8,7 +8,9 @@ whose rank changed (the workers streaming them, scores and ranks before and afte
 players who did not write in the batch but were passed: counted, and the first
 :data:`NAMED` named). Who overtook whom among the writers is decided here, so the tie rule
 (competition ranking: a tied player is neither overtaken nor passed) is written once, in
-:func:`leaderboard_app.scoring.is_better`.
+:func:`leaderboard_app.scoring.is_better`, applied to standings: (score, column prefix of the
+member), which in a game with sort columns orders them as the board does (the prefix is
+written so that its byte order is the columns' order in the board's direction).
 
 An event (SSE ``event: rank``; its ``data``)::
 
@@ -38,13 +40,17 @@ NAMED = 10
 TOPS = ((10, "top10"), (100, "top100"))
 
 
+#: Where a player stands: their score and their member's column prefix (b"" without sort columns).
+Standing = tuple[int, bytes]
+
+
 @dataclass(frozen=True)
 class Writer:
-    """A player the batch wrote: their score before it (None: none) and after it."""
+    """A player the batch wrote: their standing before it (None: none) and after it."""
 
     user_id: str
-    before: int | None
-    after: int | None
+    before: Standing | None
+    after: Standing | None
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,17 @@ class WatchedChange:
     #: Players who did not write in the batch and were passed: how many, and the first named.
     others_passed: int = 0
     others_passed_named: tuple[str, ...] = ()
+    #: The column prefixes of the member before and after (b"" without sort columns).
+    columns_before: bytes = b""
+    columns: bytes = b""
+
+    @property
+    def standing_before(self) -> Standing | None:
+        return None if self.score_before is None else (self.score_before, self.columns_before)
+
+    @property
+    def standing(self) -> Standing | None:
+        return None if self.score is None else (self.score, self.columns)
 
 
 @dataclass(frozen=True)
@@ -83,42 +100,57 @@ def _text(raw: bytes | str) -> str:
     return raw.decode("utf-8") if isinstance(raw, bytes) else raw
 
 
+def _bytes(raw: bytes | str | None) -> bytes:
+    if raw is None:
+        return b""
+    return raw if isinstance(raw, bytes) else raw.encode("ascii")
+
+
+def _standing(score: Any, prefix: Any) -> Standing | None:
+    value = _score(score)
+    return None if value is None else (value, _bytes(prefix))
+
+
 def parse_report(game_id: str, season: str, order: str, raw: Sequence[Any] | None) -> SeasonReport:
     """Read the script's answer: ``{}``, or ``{writers, changes}`` (see the script in sinks/redis.py)."""
     if not raw:
         return SeasonReport(game_id, season, order)
     flat_writers, flat_changes = raw
-    writers = tuple(Writer(_text(flat_writers[i]), _score(flat_writers[i + 1]), _score(flat_writers[i + 2]))
-                    for i in range(0, len(flat_writers), 3))
+    writers = tuple(Writer(_text(flat_writers[i]), _standing(*flat_writers[i + 1:i + 3]),
+                           _standing(*flat_writers[i + 3:i + 5]))
+                    for i in range(0, len(flat_writers), 5))
     changes = tuple(
         WatchedChange(user_id=_text(user), workers=tuple(_text(w) for w in workers),
                       score_before=_score(before), score=_score(after),
                       rank_before=rank_before or None, rank=rank or None,
-                      others_passed=int(count), others_passed_named=tuple(_text(n) for n in named))
-        for user, workers, before, after, rank_before, rank, count, named in flat_changes)
+                      others_passed=int(count), others_passed_named=tuple(_text(n) for n in named),
+                      columns_before=_bytes(prefix_before), columns=_bytes(prefix))
+        for user, workers, before, after, rank_before, rank, count, named, prefix_before, prefix in flat_changes)
     return SeasonReport(game_id, season, order, writers, changes)
 
 
-def _not_better(order: str, score: int | None, than: int) -> bool:
-    return score is None or not is_better(order, score, than)
+def _not_better(order: str, standing: Standing | None, than: Standing) -> bool:
+    return standing is None or not is_better(order, standing, than)
 
 
 def overtaken_by(order: str, change: WatchedChange, writers: Iterable[Writer]) -> list[str]:
     """The writers who were not better than the watched player and now are (a tie is neither)."""
-    if change.score_before is None or change.score is None:
+    before, now = change.standing_before, change.standing
+    if before is None or now is None:
         return []  # a player who just got a score was not overtaken
     return [w.user_id for w in writers
             if w.user_id != change.user_id and w.after is not None
-            and _not_better(order, w.before, change.score_before) and is_better(order, w.after, change.score)]
+            and _not_better(order, w.before, before) and is_better(order, w.after, now)]
 
 
 def passed_writers(order: str, change: WatchedChange, writers: Iterable[Writer]) -> list[str]:
     """The writers who were better than the watched player and now are worse (a tie is neither)."""
-    if change.score_before is None or change.score is None:
+    before, now = change.standing_before, change.standing
+    if before is None or now is None:
         return []
     return [w.user_id for w in writers
             if w.user_id != change.user_id and w.before is not None and w.after is not None
-            and is_better(order, w.before, change.score_before) and is_better(order, change.score, w.after)]
+            and is_better(order, w.before, before) and is_better(order, now, w.after)]
 
 
 def _tops(rank: int | None) -> set[str]:

@@ -125,7 +125,7 @@ def player_writes(app: LeaderboardApp, key: bytes, state: PlayerState,
             continue
         writes.append(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us,
                                   season=season, state=score, order=game_rules.order, profile=state.profile(),
-                                  closes_at_us=closes))
+                                  closes_at_us=closes, columns=game_rules.columns))
     return writes
 
 
@@ -165,7 +165,7 @@ async def rebuild_from_cassandra(app: LeaderboardApp, game: str | None, progress
             continue
         game_rules = rules.get(game_id, GameRules())
         writes.append(PlayerWrite(game_id=game_id, user_id=user_id, activity_us=score.updated_at_us, season=season,
-                                  state=score, order=game_rules.order,
+                                  state=score, order=game_rules.order, columns=game_rules.columns,
                                   closes_at_us=closes_at_us(game_rules.reset, season, app.settings.season_grace_us)))
         if len(writes) == CHUNK:
             await redis.apply(writes)

@@ -10,13 +10,16 @@ time) is listed first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any
 
+from leaderboard_app.columns import is_ahead, merged_values
 from leaderboard_app.models import MAX_ABS_SCORE, ScoreSubmission, SeasonScore
 
 
-def is_better(order: str, score: int, than: int) -> bool:
-    """Return whether ``score`` ranks strictly above ``than`` in a game of ``order``."""
+def is_better(order: str, score: Any, than: Any) -> bool:
+    """Return whether ``score`` ranks strictly above ``than`` in a game of ``order`` (also of
+    (score, column prefix) standings, whose prefix's byte order is the columns' in the board's direction)."""
     return score < than if order == "asc" else score > than
 
 
@@ -42,14 +45,50 @@ def merged_score(previous: SeasonScore | None, submission: ScoreSubmission) -> i
     return amount if is_better(rules.order, amount, previous.score) else None
 
 
+def merged(previous: SeasonScore | None, submission: ScoreSubmission) -> tuple[int, tuple[int, ...]] | None:
+    """The player's (score, columns) after ``submission``, or None if they stay as they are.
+
+    In a game with sort columns, ``best`` keeps the better whole tuple (a submission's
+    columns stay together); the other operators merge the score by the game's operator and
+    each column by its own.
+    """
+    rules = submission.rules
+    if not rules.columns:
+        score = merged_score(previous, submission)
+        return None if score is None else (score, ())
+    if previous is None:
+        if rules.operator == "best":
+            return submission.score, submission.columns
+        return _clamp(_merged_amount(0, submission)), merged_values(rules.columns, None, submission.columns)
+    if rules.operator == "best":
+        if is_ahead(rules.order, rules.columns, submission.score, submission.columns,
+                    previous.score, previous.columns):
+            return submission.score, submission.columns
+        return None
+    if rules.operator == "set" and submission.achieved_at_us < previous.achieved_at_us:
+        return None
+    after = (_clamp(_merged_amount(previous.score, submission)),
+             merged_values(rules.columns, previous.columns, submission.columns))
+    return None if after == (previous.score, previous.columns) else after
+
+
+def _merged_amount(before: int, submission: ScoreSubmission) -> int:
+    operator = submission.rules.operator
+    if operator == "incr":
+        return before + submission.score
+    if operator == "decr":
+        return before - submission.score
+    return submission.score
+
+
 def apply_submission(previous: SeasonScore | None, submission: ScoreSubmission,
                      written_at_us: int | None = None) -> SeasonScore | None:
     """Return the player's season state after ``submission``, or None if it changes nothing.
 
     ``written_at_us``: the submission's write timestamp (default: when it was accepted).
     """
-    score = merged_score(previous, submission)
-    if score is None or (previous is not None and score == previous.score):
+    after = merged(previous, submission)
+    if after is None or (previous is not None and after == (previous.score, previous.columns)):
         return None
     updated_at_us = submission.accepted_at_us if written_at_us is None else written_at_us
     achieved_at_us = submission.achieved_at_us
@@ -58,11 +97,11 @@ def apply_submission(previous: SeasonScore | None, submission: ScoreSubmission,
         # workers' clocks disagree, so Cassandra's last-write-wins keeps the newest.
         updated_at_us = max(updated_at_us, previous.updated_at_us + 1)
         achieved_at_us = max(achieved_at_us, previous.achieved_at_us)
-    return SeasonScore(score=score, reached_at_us=submission.achieved_at_us,
-                       achieved_at_us=achieved_at_us, updated_at_us=updated_at_us)
+    return SeasonScore(score=after[0], reached_at_us=submission.achieved_at_us,
+                       achieved_at_us=achieved_at_us, updated_at_us=updated_at_us, columns=after[1])
 
 
-def competition_ranks(scores: Iterable[int], offset: int = 0, first_rank: int = 1) -> Iterator[int]:
+def competition_ranks(scores: Iterable[Hashable], offset: int = 0, first_rank: int = 1) -> Iterator[int]:
     """Yield the rank of each score of a best-first page that starts at ``offset``.
 
     ``first_rank`` is the rank of the page's first score (the count of strictly
@@ -70,7 +109,7 @@ def competition_ranks(scores: Iterable[int], offset: int = 0, first_rank: int = 
     on the previous page). Ties keep the rank of the first of them; the next
     different score's rank is its 1-based position overall.
     """
-    previous: int | None = None
+    previous: Hashable | None = None
     rank = first_rank
     for position, score in enumerate(scores):
         if previous is not None and score != previous:

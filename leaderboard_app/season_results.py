@@ -71,6 +71,8 @@ class SeasonResults:
             ranked: dict[str, Any] = {"userId": player.user_id, "score": player.score, "rank": player.rank}
             if player.display_name is not None:
                 ranked["displayName"] = player.display_name
+            if player.columns is not None:
+                ranked["columns"] = player.columns
             if len(self._top) < self._top_size:
                 self._top.append(ranked)
             values.append(orjson.dumps({

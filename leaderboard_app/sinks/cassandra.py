@@ -43,10 +43,11 @@ from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
 import orjson
 from mode import Service
 
+from leaderboard_app.columns import SortColumn, as_named
 from leaderboard_app.errors import BackendUnavailable
 from leaderboard_app.models import GameRules, PlayerStanding, RankedPlayer, SeasonScore, parse_rules
 from leaderboard_app.settings import Settings
@@ -84,6 +85,11 @@ _SCHEMA = (
     # Added with moderation: history rows of bans and lifted bans (event "ban" or "restore").
     "ALTER TABLE {ks}.score_history ADD IF NOT EXISTS event text",
     "ALTER TABLE {ks}.score_history ADD IF NOT EXISTS reason text",
+    # Added with sort columns: a season score's column values, and those of archived standings.
+    # (A game's declared columns are in games.presentation, with its tiers and tag keys.)
+    "ALTER TABLE {ks}.season_scores ADD IF NOT EXISTS columns list<bigint>",
+    "ALTER TABLE {ks}.season_standings ADD IF NOT EXISTS columns list<bigint>",
+    "ALTER TABLE {ks}.season_players ADD IF NOT EXISTS columns list<bigint>",
 )
 
 #: Positions per partition of ``season_standings``, so a huge season is many bounded partitions.
@@ -95,11 +101,12 @@ _COMPOUND_WRITES = frozenset({"delete_standing_of", "delete_player_history"})
 _STATEMENTS = {
     "rules": "INSERT INTO {ks}.games (game_id, ranking_order, operator, reset, presentation, updated_at)"
              " VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-    "score": "INSERT INTO {ks}.season_scores (game_id, season, user_id, score, reached_at, updated_at)"
-             " VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    # Columns are bound unset (UNSET_VALUE) in games without sort columns: a null would write a tombstone.
+    "score": "INSERT INTO {ks}.season_scores (game_id, season, user_id, score, reached_at, updated_at, columns)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     # A separate statement, because binding a null map would write a tombstone with every untagged score.
-    "tagged_score": "INSERT INTO {ks}.season_scores (game_id, season, user_id, score, reached_at, updated_at, tags)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "tagged_score": "INSERT INTO {ks}.season_scores (game_id, season, user_id, score, reached_at, updated_at, columns,"
+                    " tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "history": "INSERT INTO {ks}.score_history (game_id, user_id, month, achieved_at, accepted_at_us, score, season)"
                " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "moderation": "INSERT INTO {ks}.score_history (game_id, user_id, month, achieved_at, accepted_at_us, event,"
@@ -112,17 +119,19 @@ _STATEMENTS = {
     "months": "SELECT month FROM {ks}.history_months WHERE game_id = ? AND user_id = ?",
     "history_page": "SELECT achieved_at, score, season, event, reason FROM {ks}.score_history"
                     " WHERE game_id = ? AND user_id = ? AND month = ? LIMIT ?",
-    "standing": "INSERT INTO {ks}.season_standings (game_id, season, bucket, position, user_id, score, rank)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "standing": "INSERT INTO {ks}.season_standings (game_id, season, bucket, position, user_id, score, rank,"
+                " columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "season_player": "INSERT INTO {ks}.season_players (game_id, season, user_id, position, rank, score, worse,"
-                     " next_user, next_score, next_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+                     " next_user, next_score, next_rank, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     " USING TIMESTAMP ?",
     "season_total": "INSERT INTO {ks}.season_totals (game_id, season, players) VALUES (?, ?, ?) USING TIMESTAMP ?",
-    "standings_page": "SELECT position, user_id, score, rank FROM {ks}.season_standings"
+    "standings_page": "SELECT position, user_id, score, rank, columns FROM {ks}.season_standings"
                       " WHERE game_id = ? AND season = ? AND bucket = ? AND position >= ? AND position < ?",
-    "player_standing": "SELECT position, rank, score, worse, next_user, next_score, next_rank"
+    "player_standing": "SELECT position, rank, score, worse, next_user, next_score, next_rank, columns"
                        " FROM {ks}.season_players WHERE game_id = ? AND season = ? AND user_id = ?",
-    "scores": "SELECT game_id, season, user_id, score, reached_at, updated_at, tags FROM {ks}.season_scores",
-    "game_scores": "SELECT game_id, season, user_id, score, reached_at, updated_at, tags FROM {ks}.season_scores"
+    "scores": "SELECT game_id, season, user_id, score, reached_at, updated_at, tags, columns FROM {ks}.season_scores",
+    "game_scores": "SELECT game_id, season, user_id, score, reached_at, updated_at, tags, columns"
+                   " FROM {ks}.season_scores"
                    " WHERE game_id = ? ALLOW FILTERING",
     "count_scores": "SELECT COUNT(*) FROM {ks}.season_scores",
     "count_game_scores": "SELECT COUNT(*) FROM {ks}.season_scores WHERE game_id = ? ALLOW FILTERING",
@@ -167,6 +176,17 @@ def _utc(us: int) -> datetime:
 
 def _month(us: int) -> str:
     return _utc(us).strftime("%Y-%m")
+
+
+def _column_values(values: Sequence[int]) -> Any:
+    # Unset, not null, without columns: a null would write a tombstone with every row.
+    return list(values) if values else UNSET_VALUE
+
+
+def _archived_player(user_id: str, row: Any, columns: Sequence[SortColumn]) -> RankedPlayer:
+    """A player of archived standings, with the game's sort ``columns`` named (rows keep their values only)."""
+    named = as_named(columns, row.columns) if columns and row.columns else None
+    return RankedPlayer(user_id, row.score, row.rank, columns=named)
 
 
 def _first(rows: Sequence[Any]) -> Any:
@@ -238,7 +258,8 @@ class CassandraArchive(Service):
 
     def record_score(self, game_id: str, season: str, user_id: str, state: SeasonScore) -> None:
         """File a player's new season score; never blocks."""
-        row = (game_id, season, user_id, state.score, _utc(state.reached_at_us), _utc(state.updated_at_us))
+        row = (game_id, season, user_id, state.score, _utc(state.reached_at_us), _utc(state.updated_at_us),
+               _column_values(state.columns))
         self._latest[("score", game_id, user_id, season)] = (
             ("tagged_score", (*row, state.tags, state.updated_at_us)) if state.tags
             else ("score", (*row, state.updated_at_us)))
@@ -264,7 +285,8 @@ class CassandraArchive(Service):
         self._wakeup.set()
 
     def record_rules(self, game_id: str, rules: GameRules, at_us: int) -> None:
-        presentation = orjson.dumps({"tiers": rules.as_json()["tiers"], "tags": list(rules.tags)}).decode()
+        presentation = orjson.dumps({"tiers": rules.as_json()["tiers"], "tags": list(rules.tags),
+                                     "columns": [column.as_json() for column in rules.columns]}).decode()
         self._ordered.append(("rules", (game_id, rules.order, rules.operator, rules.reset, presentation, _utc(at_us),
                                         at_us)))
         self._urgent = True
@@ -329,11 +351,12 @@ class CassandraArchive(Service):
         statements: list[tuple[str, tuple[Any, ...]]] = []
         for position, standing in rows:
             player, above = standing.player, standing.next
+            columns = _column_values(tuple(player.columns.values()) if player.columns else ())
             statements.append(("standing", (game_id, season, position // STANDINGS_BUCKET, position,
-                                            player.user_id, player.score, player.rank, at_us)))
+                                            player.user_id, player.score, player.rank, columns, at_us)))
             statements.append(("season_player", (
                 game_id, season, player.user_id, position, player.rank, player.score, standing.worse,
-                above and above.user_id, above and above.score, above and above.rank, at_us)))
+                above and above.user_id, above and above.score, above and above.rank, columns, at_us)))
         for start in range(0, len(statements), self.concurrency):
             await asyncio.gather(*(self._execute(name, params)
                                    for name, params in statements[start:start + self.concurrency]))
@@ -360,31 +383,35 @@ class CassandraArchive(Service):
     async def has_standings(self, game_id: str, season: str) -> bool:
         return _first(await self._reading("total", (game_id, season))) is not None
 
-    async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0) -> list[RankedPlayer]:
+    async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0,
+                  columns: Sequence[SortColumn] = ()) -> list[RankedPlayer]:
         """Return ``count`` players of an archived season from ``offset``, best first."""
-        return await self._positions(game_id, season, offset, offset + count)
+        return await self._positions(game_id, season, offset, offset + count, columns)
 
-    async def around(self, game_id: str, season: str, order: str, user_id: str, n: int) -> list[RankedPlayer] | None:
+    async def around(self, game_id: str, season: str, order: str, user_id: str, n: int,
+                     columns: Sequence[SortColumn] = ()) -> list[RankedPlayer] | None:
         row = _first(await self._reading("player_standing", (game_id, season, user_id)))
         if row is None:
             return None
         position = row.position
-        return await self._positions(game_id, season, max(0, position - n), position + n + 1)
+        return await self._positions(game_id, season, max(0, position - n), position + n + 1, columns)
 
-    async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str]) -> list[RankedPlayer]:
+    async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str],
+                    columns: Sequence[SortColumn] = ()) -> list[RankedPlayer]:
         found = await asyncio.gather(*(self._reading("player_standing", (game_id, season, user))
                                        for user in user_ids))
         rows = sorted((row.position, user, row) for user, result in zip(user_ids, found)
                       if (row := _first(result)) is not None)
-        return [RankedPlayer(user_id=user, score=row.score, rank=row.rank) for _, user, row in rows]
+        return [_archived_player(user, row, columns) for _, user, row in rows]
 
-    async def rank_for(self, game_id: str, season: str, order: str, user_id: str) -> PlayerStanding | None:
+    async def rank_for(self, game_id: str, season: str, order: str, user_id: str,
+                       columns: Sequence[SortColumn] = ()) -> PlayerStanding | None:
         row = _first(await self._reading("player_standing", (game_id, season, user_id)))
         if row is None:
             return None
         total = _first(await self._reading("total", (game_id, season)))
         above = None if row.next_user is None else RankedPlayer(row.next_user, row.next_score, row.next_rank)
-        return PlayerStanding(player=RankedPlayer(user_id, row.score, row.rank),
+        return PlayerStanding(player=_archived_player(user_id, row, columns),
                               total=total.players if total else 0, worse=row.worse, next=above)
 
     async def total_members(self, game_id: str, season: str) -> int:
@@ -404,11 +431,12 @@ class CassandraArchive(Service):
                 high = middle
         return low
 
-    async def _positions(self, game_id: str, season: str, first: int, end: int) -> list[RankedPlayer]:
+    async def _positions(self, game_id: str, season: str, first: int, end: int,
+                         columns: Sequence[SortColumn] = ()) -> list[RankedPlayer]:
         players: list[RankedPlayer] = []
         for bucket in range(first // STANDINGS_BUCKET, (end - 1) // STANDINGS_BUCKET + 1):
             rows = await self._reading("standings_page", (game_id, season, bucket, first, end))
-            players.extend(RankedPlayer(row.user_id, row.score, row.rank) for row in rows)
+            players.extend(_archived_player(row.user_id, row, columns) for row in rows)
         return players
 
     async def _reading(self, name: str, params: tuple[Any, ...]) -> Any:
@@ -453,7 +481,7 @@ class CassandraArchive(Service):
                 reached = int(row.reached_at.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
                 updated = int(row.updated_at.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
                 yield row.game_id, row.season, row.user_id, SeasonScore(row.score, reached, reached, updated,
-                                                                        dict(row.tags or {}))
+                                                                        dict(row.tags or {}), tuple(row.columns or ()))
 
     async def check(self) -> None:
         """Raise BackendUnavailable unless Cassandra answers a query now."""

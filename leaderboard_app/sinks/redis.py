@@ -7,7 +7,9 @@ base64url, so two games never share a key and no id can inject ``{``, ``}``,
 are plain ASCII; so are run ids (``2026-11-28T18:00:00Z/2026-11-28T19:00:00Z``), the seasons
 of a tournament's board, whose game id is ``models.board_id`` (tournaments.py).
 
-    lb:{<game>}:<season>:scores   sorted set; member = 16 hex digits of tie-break + userId
+    lb:{<game>}:<season>:scores   sorted set; member = 16 hex digits per sort column of the game
+                                  (leaderboard_app.columns.encode_prefix; none without columns)
+                                  + 16 hex digits of tie-break + userId
     lb:{<game>}:<season>:members  hash userId -> that player's member in :scores
     lb:{<game>}:<season>:slice:<key>:<value>  sorted set of one slice (tag key, value in base64url),
                                   same members and scores as :scores (the tie-break included)
@@ -46,6 +48,13 @@ share a rank. Among equal scores the member prefix orders players: it encodes
 when the score was reached, inverted for "desc" games because ZREVRANGE reverses
 member order too, so whoever reached the score first is listed first.
 Scores are exact: every integer up to 2**53 - 1 is exact in Redis' doubles.
+
+In a game with sort columns the member starts with the columns, written so that
+their byte order is the ranking's; players with equal scores are then ranked by
+them, and only equal (score, columns) share a rank. Counting the players ranked
+above one then takes a binary search over the members of its score (_RANKING):
+O(log n) reads within a tie group, and nothing more where scores do not tie.
+Column values are signed 64-bit integers, exact because they never pass through a double.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ from mode import Service
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError, RedisError
 
+from leaderboard_app.columns import COLUMN_DIGITS, SortColumn, as_named, decode_prefix, encode_prefix
 from leaderboard_app.errors import BackendUnavailable
 from leaderboard_app.models import BOARD_MARK, PlayerStanding, RankedPlayer, SeasonScore, tournament_of
 from leaderboard_app.rank_changes import SeasonReport, parse_report
@@ -98,25 +108,29 @@ _TIEBREAK_MAX = 2**64 - 1
 # player, its member, score and profile (false when it has none).
 
 #: KEYS: scores, members, seasons, tagged, slices, watched. ARGV: season, last activity, order, now (ms),
-#: then userId, member, score and slice keys (newline-separated; "" for none) for each player (in
-#: order: a player listed twice ends with the later entry). A player with slices leaves those they
-#: were in (read from :tagged, so a rewrite or a replay needs no memory of them) and enters their own.
+#: width of the members' column prefix (16 hex digits per sort column), then userId, member, score
+#: and slice keys (newline-separated; "" for none) for each player (in order: a player listed twice
+#: ends with the later entry). A player with slices leaves those they were in (read from :tagged, so
+#: a rewrite or a replay needs no memory of them) and enters their own.
 #:
 #: Also reports the rank changes of the players streamed (leaderboard_app.rank_changes): with
 #: nobody watched (the hot path) it costs one ZRANGEBYSCORE of an absent key and returns {}.
 #: Otherwise it returns {} unless a watched player's rank changed, else
-#: {{userId, score before or false, score after}... of each writer,
+#: {{userId, score before or false, columns before or false, score after or false, columns after or false}...
+#:  of each writer,
 #:  {userId, {worker ids}, score before, score after, rank before, rank after (false: none),
-#:   non-writers passed: count, {first 10 names, nearest first}}... of each changed watched player}.
+#:   non-writers passed: count, {first 10 names, nearest first}, columns before, columns after}...
+#:  of each changed watched player}; columns are the members' column prefixes ("" without columns).
+_RANK_MEMBERS_HEAD = """
+local board, order, width = KEYS[1], ARGV[3], tonumber(ARGV[5])
+"""
+
 _RANK_MEMBERS = """
-local order = ARGV[3]
-local function better_than(score)
-  if order == 'asc' then return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. score) end
-  return redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf')
-end
-local function score_of(user)
+local function standing(user)
   local member = redis.call('HGET', KEYS[2], user)
-  return member and redis.call('ZSCORE', KEYS[1], member)
+  local score = member and redis.call('ZSCORE', KEYS[1], member)
+  if not score then return false end
+  return {score, member, better_than(score, member) + 1}
 end
 -- watched entries are '<32 hex worker id>:<userId>' -> expiry (ms); expired ones are skipped
 local workers, watched, before = {}, {}, {}
@@ -125,17 +139,17 @@ for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], ARGV[4], '+inf')) do
   if not workers[user] then
     workers[user] = {}
     watched[#watched + 1] = user
-    local score = score_of(user)
-    before[user] = score and {score, better_than(score) + 1} or false
+    before[user] = standing(user)
   end
   table.insert(workers[user], string.sub(entry, 1, 32))
 end
-local writers, old_scores = {}, {}
-for i = 5, #ARGV, 4 do
+local writers, old_entries = {}, {}
+for i = 6, #ARGV, 4 do
   local old = redis.call('HGET', KEYS[2], ARGV[i])
-  if #watched > 0 and old_scores[ARGV[i]] == nil then
+  if #watched > 0 and old_entries[ARGV[i]] == nil then
     writers[#writers + 1] = ARGV[i]
-    old_scores[ARGV[i]] = old and redis.call('ZSCORE', KEYS[1], old) or false
+    local old_score = old and redis.call('ZSCORE', KEYS[1], old)
+    old_entries[ARGV[i]] = old_score and {old_score, old} or false
   end
   if old and old ~= ARGV[i + 1] then redis.call('ZREM', KEYS[1], old) end
   redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i + 1])
@@ -154,52 +168,53 @@ for i = 5, #ARGV, 4 do
 end
 redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[1])
 if #watched == 0 then return {} end
-local new_scores = {}
-for _, user in ipairs(writers) do new_scores[user] = score_of(user) end
--- the players in the open score interval (low, high) who did not write: count, first 10 nearest to high
-local function others_between(low, high, nearest_high)
+local new_entries = {}
+for _, user in ipairs(writers) do
+  local member = redis.call('HGET', KEYS[2], user)
+  local score = member and redis.call('ZSCORE', KEYS[1], member)
+  new_entries[user] = score and {score, member} or false
+end
+-- the players ranked strictly between the entries high (better) and low who did not write:
+-- count, and the first 10 names nearest to high
+local function others_between(high, low)
+  local first = better_than(high[1], high[2]) + tied_with(high[1], high[2])
+  local last = better_than(low[1], low[2])
   local skipped = 0
   for _, user in ipairs(writers) do
-    local s = tonumber(new_scores[user])
-    if s > tonumber(low) and s < tonumber(high) then skipped = skipped + 1 end
+    local now = new_entries[user]
+    if now and ranks_above(high, now) and ranks_above(now, low) then skipped = skipped + 1 end
   end
-  local count = redis.call('ZCOUNT', KEYS[1], '(' .. low, '(' .. high) - skipped
-  local found
-  if nearest_high then
-    found = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. high, '(' .. low, 'LIMIT', 0, 10 + skipped)
-  else
-    found = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. low, '(' .. high, 'LIMIT', 0, 10 + skipped)
-  end
+  local count = math.max(0, last - first - skipped)
   local names = {}
-  for _, member in ipairs(found) do
-    local user = string.sub(member, 17)
-    if old_scores[user] == nil and #names < 10 then names[#names + 1] = user end
+  if last > first then
+    for _, member in ipairs(range_members(first, math.min(last, first + 10 + skipped) - 1)) do
+      local user = string.sub(member, width + 17)
+      if old_entries[user] == nil and #names < 10 then names[#names + 1] = user end
+    end
   end
   return count, names
 end
+local function prefix(entry) return entry and string.sub(entry[2], 1, width) or false end
 local changes = {}
 for _, user in ipairs(watched) do
-  local score = score_of(user)
-  local rank = score and better_than(score) + 1 or false
+  local now = standing(user)
   local was = before[user]
-  local rank_before = was and was[2] or false
+  local rank = now and now[3] or false
+  local rank_before = was and was[3] or false
   if rank ~= rank_before then
     local count, names = 0, {}
-    if was and score then
-      local old_s, new_s = tonumber(was[1]), tonumber(score)
-      if order == 'asc' and new_s < old_s then count, names = others_between(score, was[1], false)
-      elseif order ~= 'asc' and new_s > old_s then count, names = others_between(was[1], score, true) end
-    end
-    changes[#changes + 1] = {user, workers[user], was and was[1] or false, score or false, rank_before, rank,
-                             count, names}
+    if was and now and ranks_above(now, was) then count, names = others_between(now, was) end
+    changes[#changes + 1] = {user, workers[user], was and was[1] or false, now and now[1] or false,
+                             rank_before, rank, count, names, prefix(was), prefix(now)}
   end
 end
 if #changes == 0 then return {} end
 local written = {}
 for _, user in ipairs(writers) do
-  written[#written + 1] = user
-  written[#written + 1] = old_scores[user]
-  written[#written + 1] = new_scores[user] or false
+  local old, now = old_entries[user], new_entries[user]
+  for _, value in ipairs({user, old and old[1] or false, prefix(old), now and now[1] or false, prefix(now)}) do
+    written[#written + 1] = value
+  end
 end
 return {written, changes}
 """
@@ -260,78 +275,139 @@ if asked and tonumber(asked) == tonumber(ARGV[2]) then return redis.call('ZREM',
 return 0
 """
 
-_HELPERS = """
-local function better_than(score)
-  if ARGV[1] == 'asc' then return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. score) end
-  return redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf')
+#: How a board ranks its players, for every script: ``board``, ``order`` and ``width`` (the
+#: length of the members' column prefix) are locals the script sets first. better_than counts the
+#: players ranked strictly above a (score, member), tied_with those ranked equal (the player
+#: included, if in the board); with sort columns, equal scores are told apart by a binary search
+#: over their members, which Redis keeps in column order (leaderboard_app.columns.encode_prefix).
+_RANKING = """
+local function better_score(score)
+  if order == 'asc' then return redis.call('ZCOUNT', board, '-inf', '(' .. score) end
+  return redis.call('ZCOUNT', board, '(' .. score, '+inf')
 end
+local function range_members(first, last)
+  if order == 'asc' then return redis.call('ZRANGE', board, first, last) end
+  return redis.call('ZREVRANGE', board, first, last)
+end
+-- whether column prefix a ranks strictly above b, read 8 hex digits at a time (exact as
+-- Lua numbers, and free of the locale that Lua's string comparison follows)
+local function columns_ahead(a, b)
+  for i = 1, width, 8 do
+    local x, y = tonumber(string.sub(a, i, i + 7), 16), tonumber(string.sub(b, i, i + 7), 16)
+    if x ~= y then
+      if order == 'asc' then return x < y end
+      return x > y
+    end
+  end
+  return false
+end
+-- the first index in [low, high) of one score's players whose columns are not ahead of
+-- prefix (past_equal: nor equal to it)
+local function search(low, high, prefix, past_equal)
+  while low < high do
+    local middle = math.floor((low + high) / 2)
+    local found = string.sub(range_members(middle, middle)[1], 1, width)
+    if columns_ahead(found, prefix) or (past_equal and found == prefix) then low = middle + 1 else high = middle end
+  end
+  return low
+end
+local function better_than(score, member)
+  local better = better_score(score)
+  if width == 0 then return better end
+  local tied = redis.call('ZCOUNT', board, score, score)
+  if tied == 0 then return better end
+  return search(better, better + tied, string.sub(member, 1, width), false)
+end
+local function tied_with(score, member)
+  local tied = redis.call('ZCOUNT', board, score, score)
+  if width == 0 or tied == 0 then return tied end
+  local better, prefix = better_score(score), string.sub(member, 1, width)
+  return search(better, better + tied, prefix, true) - search(better, better + tied, prefix, false)
+end
+-- whether entry a ({score, member}) ranks strictly above entry b
+local function ranks_above(a, b)
+  local x, y = tonumber(a[1]), tonumber(b[1])
+  if x ~= y then
+    if order == 'asc' then return x < y end
+    return x > y
+  end
+  return columns_ahead(string.sub(a[2], 1, width), string.sub(b[2], 1, width))
+end
+"""
+
+# Every read script takes KEYS = board (scores, or a slice), members, profiles, and ARGV =
+# order, width of the column prefix, then its own; it returns, per player, its member, score
+# and profile (false when it has none).
+_HELPERS = """
+local board, order, width = KEYS[1], ARGV[1], tonumber(ARGV[2])
+""" + _RANKING + """
 local function range(first, last)
-  if ARGV[1] == 'asc' then return redis.call('ZRANGE', KEYS[1], first, last, 'WITHSCORES') end
-  return redis.call('ZREVRANGE', KEYS[1], first, last, 'WITHSCORES')
+  if order == 'asc' then return redis.call('ZRANGE', board, first, last, 'WITHSCORES') end
+  return redis.call('ZREVRANGE', board, first, last, 'WITHSCORES')
 end
 local function with_profiles(entries)
   local out = {}
   for i = 1, #entries, 2 do
     out[#out + 1] = entries[i]
     out[#out + 1] = entries[i + 1]
-    out[#out + 1] = redis.call('HGET', KEYS[3], string.sub(entries[i], 17))
+    out[#out + 1] = redis.call('HGET', KEYS[3], string.sub(entries[i], width + 17))
   end
   return out
 end
 """
 
-#: ARGV: order, offset, count. Returns {better-than-first, entries...}.
+#: ARGV: order, width, offset, count. Returns {better-than-first, entries...}.
 _TOP = _HELPERS + """
-local entries = range(tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
+local entries = range(tonumber(ARGV[3]), tonumber(ARGV[3]) + tonumber(ARGV[4]) - 1)
 if #entries == 0 then return {0} end
-return {better_than(entries[2]), with_profiles(entries)}
+return {better_than(entries[2], entries[1]), with_profiles(entries)}
 """
 
-#: ARGV: order, userId, n. Returns nil, or {start index, better-than-first, entries...}.
+#: ARGV: order, width, userId, n. Returns nil, or {start index, better-than-first, entries...}.
 _AROUND = _HELPERS + """
-local member = redis.call('HGET', KEYS[2], ARGV[2])
+local member = redis.call('HGET', KEYS[2], ARGV[3])
 if not member then return nil end
 local index
-if ARGV[1] == 'asc' then index = redis.call('ZRANK', KEYS[1], member)
-else index = redis.call('ZREVRANK', KEYS[1], member) end
+if order == 'asc' then index = redis.call('ZRANK', board, member)
+else index = redis.call('ZREVRANK', board, member) end
 if not index then return nil end
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
 local first = math.max(0, index - n)
 local entries = range(first, index + n)
-return {first, better_than(entries[2]), with_profiles(entries)}
+return {first, better_than(entries[2], entries[1]), with_profiles(entries)}
 """
 
-#: ARGV: order, userIds... Returns {member, score, profile, better}... for players with a score.
+#: ARGV: order, width, userIds... Returns {member, score, profile, better}... for players with a score.
 _RANKS = _HELPERS + """
 local out = {}
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local member = redis.call('HGET', KEYS[2], ARGV[i])
-  local score = member and redis.call('ZSCORE', KEYS[1], member)
+  local score = member and redis.call('ZSCORE', board, member)
   if score then
     out[#out + 1] = member
     out[#out + 1] = score
     out[#out + 1] = redis.call('HGET', KEYS[3], ARGV[i])
-    out[#out + 1] = better_than(score)
+    out[#out + 1] = better_than(score, member)
   end
 end
 return out
 """
 
-#: ARGV: order, userId. Returns nil, or {member, score, profile, better, worse, total,
+#: ARGV: order, width, userId. Returns nil, or {member, score, profile, better, worse, total,
 #: [next member, next score, next profile, better-than-next]}.
 _RANK_FOR = _HELPERS + """
-local member = redis.call('HGET', KEYS[2], ARGV[2])
+local member = redis.call('HGET', KEYS[2], ARGV[3])
 if not member then return nil end
-local score = redis.call('ZSCORE', KEYS[1], member)
+local score = redis.call('ZSCORE', board, member)
 if not score then return nil end
-local better = better_than(score)
-local total = redis.call('ZCARD', KEYS[1])
-local tied = redis.call('ZCOUNT', KEYS[1], score, score)
-local out = {member, score, redis.call('HGET', KEYS[3], ARGV[2]), better, total - better - tied, total}
+local better = better_than(score, member)
+local total = redis.call('ZCARD', board)
+local tied = tied_with(score, member)
+local out = {member, score, redis.call('HGET', KEYS[3], ARGV[3]), better, total - better - tied, total}
 if better > 0 then
   local above = with_profiles(range(better - 1, better - 1))
   for i = 1, 3 do out[#out + 1] = above[i] end
-  out[#out + 1] = better_than(above[2])
+  out[#out + 1] = better_than(above[2], above[1])
 end
 return out
 """
@@ -411,15 +487,22 @@ def applied_offsets_key(app_id: str) -> str:
     return f"{KEY_PREFIX}:applied:{app_id}"
 
 
-def encode_member(user_id: str, reached_at_us: int, order: str = "desc") -> bytes:
-    """Return the sorted-set member of a player who reached their score at ``reached_at_us``."""
+def encode_member(user_id: str, reached_at_us: int, order: str = "desc", columns: Sequence[SortColumn] = (),
+                  values: Sequence[int] = ()) -> bytes:
+    """Return the sorted-set member of a player who reached their score (and sort column ``values``) at
+    ``reached_at_us``."""
     tiebreak = reached_at_us if order == "asc" else _TIEBREAK_MAX - reached_at_us
-    return b"%016x" % tiebreak + user_id.encode("utf-8")
+    return encode_prefix(order, columns, values) + b"%016x" % tiebreak + user_id.encode("utf-8")
 
 
-def decode_member(member: bytes) -> str:
+def prefix_width(columns: Sequence[SortColumn]) -> int:
+    """The length of the column prefix of the members of a game with these sort columns."""
+    return COLUMN_DIGITS * len(columns)
+
+
+def decode_member(member: bytes, columns: Sequence[SortColumn] = ()) -> str:
     """Return the user id held in a sorted-set member."""
-    return member[TIEBREAK_DIGITS:].decode("utf-8")
+    return member[prefix_width(columns) + TIEBREAK_DIGITS:].decode("utf-8")
 
 
 def _exact_int(score: float | bytes) -> int:
@@ -427,15 +510,30 @@ def _exact_int(score: float | bytes) -> int:
     return int(float(score))
 
 
-def _player(member: bytes, score: bytes, profile: bytes | None, rank: int) -> RankedPlayer:
-    details = orjson.loads(profile) if profile else {}
-    return RankedPlayer(
-        user_id=decode_member(member), score=_exact_int(score), rank=rank,
-        display_name=details.get("displayName"), metadata=details.get("metadata"),
-    )
+@dataclass(frozen=True)
+class Ranking:
+    """How a board orders its players: the game's ``order`` and sort ``columns``."""
+
+    order: str
+    columns: tuple[SortColumn, ...] = ()
+
+    def script_args(self) -> tuple[str, int]:
+        return self.order, prefix_width(self.columns)
+
+    def player(self, member: bytes, score: bytes, profile: bytes | None, rank: int) -> RankedPlayer:
+        details = orjson.loads(profile) if profile else {}
+        return RankedPlayer(
+            user_id=decode_member(member, self.columns), score=_exact_int(score), rank=rank,
+            display_name=details.get("displayName"), metadata=details.get("metadata"),
+            columns=as_named(self.columns, decode_prefix(self.order, self.columns, member)) if self.columns else None,
+        )
+
+    def tie_key(self, member: bytes, score: bytes) -> tuple[int, bytes]:
+        """What equal-ranked players share: the score and the column prefix."""
+        return _exact_int(score), member[:prefix_width(self.columns)]
 
 
-def _standing(found: Sequence[Any] | None) -> PlayerStanding | None:
+def _standing(ranking: Ranking, found: Sequence[Any] | None) -> PlayerStanding | None:
     """The standing the rank_for script returned (None: no score in that season)."""
     if found is None:
         return None
@@ -443,15 +541,16 @@ def _standing(found: Sequence[Any] | None) -> PlayerStanding | None:
     above = None
     if len(found) > 6:
         next_member, next_score, next_profile, next_better = found[6:10]
-        above = _player(next_member, next_score, next_profile, next_better + 1)
-    return PlayerStanding(player=_player(member, score, profile, better + 1), total=total, worse=worse, next=above)
+        above = ranking.player(next_member, next_score, next_profile, next_better + 1)
+    return PlayerStanding(player=ranking.player(member, score, profile, better + 1), total=total, worse=worse,
+                          next=above)
 
 
-def _page(entries: Sequence[Any], offset: int, first_rank: int) -> list[RankedPlayer]:
+def _page(ranking: Ranking, entries: Sequence[Any], offset: int, first_rank: int) -> list[RankedPlayer]:
     triples = [entries[i:i + 3] for i in range(0, len(entries), 3)]
-    scores = [_exact_int(score) for _, score, _ in triples]
-    ranks = competition_ranks(scores, offset=offset, first_rank=first_rank)
-    return [_player(member, score, profile, rank) for (member, score, profile), rank in zip(triples, ranks)]
+    ranks = competition_ranks((ranking.tie_key(member, score) for member, score, _ in triples),
+                              offset=offset, first_rank=first_rank)
+    return [ranking.player(member, score, profile, rank) for (member, score, profile), rank in zip(triples, ranks)]
 
 
 #: One slice of a board: (tag key, tag value).
@@ -473,6 +572,8 @@ class PlayerWrite:
     closes_at_us: int | None = None
     #: False for a banned player: everything is written but their place in the season's boards.
     ranked: bool = True
+    #: The game's sort columns, whose values (``state.columns``) the member carries.
+    columns: tuple[SortColumn, ...] = ()
 
 
 class RedisLeaderboard(Service):
@@ -511,7 +612,7 @@ class RedisLeaderboard(Service):
         )
         self._scripts = {
             name: client.register_script(source)
-            for name, source in (("rank_members", _RANK_MEMBERS), ("leave", _LEAVE_SEASONS), ("top", _TOP),
+            for name, source in (("rank_members", _RANK_MEMBERS_HEAD + _RANKING + _RANK_MEMBERS), ("leave", _LEAVE_SEASONS), ("top", _TOP),
                                  ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR),
                                  ("enter", _ENTER), ("recomputed", _RECOMPUTED))
         }
@@ -584,10 +685,12 @@ class RedisLeaderboard(Service):
                     seasons = unranked.setdefault(write.game_id, {})
                     seasons[write.season] = max(seasons.get(write.season, 0), write.activity_us)
             elif write.state is not None and write.season is not None:
-                args = ranked.setdefault((write.game_id, write.season), [write.season, 0, write.order, now_ms])
+                args = ranked.setdefault((write.game_id, write.season), [write.season, 0, write.order, now_ms, 0])
                 args[1] = max(args[1], write.activity_us)
                 args[2] = orders[write.game_id, write.season] = write.order
-                args += (write.user_id, encode_member(write.user_id, write.state.reached_at_us, write.order),
+                args[4] = prefix_width(write.columns)
+                args += (write.user_id, encode_member(write.user_id, write.state.reached_at_us, write.order,
+                                                      write.columns, write.state.columns),
                          write.state.score, "\n".join(slice_key(write.game_id, write.season, tag_key, value)
                                                        for tag_key, value in sorted(write.state.tags.items())))
             if write.closes_at_us is not None and write.season is not None:
@@ -883,51 +986,60 @@ class RedisLeaderboard(Service):
         return board, members, profiles_key(game_id)
 
     async def top(self, game_id: str, season: str, order: str, count: int, offset: int = 0,
-                  slice_: Slice | None = None) -> list[RankedPlayer]:
+                  slice_: Slice | None = None, columns: Sequence[SortColumn] = ()) -> list[RankedPlayer]:
         """Return ``count`` players from ``offset`` (0-based), best first."""
+        ranking = Ranking(order, tuple(columns))
         found = await self._read_game(game_id, lambda: self._scripts["top"](
-            keys=self._read_keys(game_id, season, slice_), args=(order, offset, count)))
+            keys=self._read_keys(game_id, season, slice_), args=(*ranking.script_args(), offset, count)))
         if len(found) < 2:
             return []
         better, entries = found
-        return _page(entries, offset, first_rank=better + 1)
+        return _page(ranking, entries, offset, first_rank=better + 1)
 
     async def around(self, game_id: str, season: str, order: str, user_id: str, n: int,
-                     slice_: Slice | None = None) -> list[RankedPlayer] | None:
+                     slice_: Slice | None = None, columns: Sequence[SortColumn] = ()) -> list[RankedPlayer] | None:
         """Return the player with up to ``n`` players above and below, or None if unranked."""
+        ranking = Ranking(order, tuple(columns))
         found = await self._read_game(game_id, lambda: self._scripts["around"](
-            keys=self._read_keys(game_id, season, slice_), args=(order, user_id, n)))
+            keys=self._read_keys(game_id, season, slice_), args=(*ranking.script_args(), user_id, n)))
         if found is None:
             return None
         first, better, entries = found
-        return _page(entries, first, first_rank=better + 1)
+        return _page(ranking, entries, first, first_rank=better + 1)
 
     async def ranks(self, game_id: str, season: str, order: str, user_ids: Sequence[str],
-                    slice_: Slice | None = None) -> list[RankedPlayer]:
+                    slice_: Slice | None = None, columns: Sequence[SortColumn] = ()) -> list[RankedPlayer]:
         """Return the ranks of those of ``user_ids`` who have a score, best first."""
+        ranking = Ranking(order, tuple(columns))
         found = await self._read_game(game_id, lambda: self._scripts["ranks"](
-            keys=self._read_keys(game_id, season, slice_), args=(order, *user_ids)))
+            keys=self._read_keys(game_id, season, slice_), args=(*ranking.script_args(), *user_ids)))
         rows = [found[i:i + 4] for i in range(0, len(found), 4)]
         # Members sort like the ranking within equal scores (see the module docstring).
         rows.sort(key=lambda row: (_exact_int(row[1]), row[0]), reverse=order != "asc")
-        return [_player(member, score, profile, better + 1) for member, score, profile, better in rows]
+        return [ranking.player(member, score, profile, better + 1) for member, score, profile, better in rows]
 
     async def rank_for(self, game_id: str, season: str, order: str, user_id: str,
-                       slice_: Slice | None = None) -> PlayerStanding | None:
+                       slice_: Slice | None = None, columns: Sequence[SortColumn] = ()) -> PlayerStanding | None:
         """Return the player's standing, or None if they have no score in that season (or slice)."""
-        return _standing(await self._read_game(game_id, lambda: self._scripts["rank_for"](
-            keys=self._read_keys(game_id, season, slice_), args=(order, user_id))))
+        ranking = Ranking(order, tuple(columns))
+        return _standing(ranking, await self._read_game(game_id, lambda: self._scripts["rank_for"](
+            keys=self._read_keys(game_id, season, slice_), args=(*ranking.script_args(), user_id))))
 
-    async def standings_of(self, players: Sequence[tuple[str, str, str, str]]) -> list[PlayerStanding | None]:
-        """:meth:`rank_for` of each (gameId, season, order, userId), in one round trip."""
+    async def standings_of(self, players: Sequence[tuple[str, str, str, str]],
+                           columns: Sequence[Sequence[SortColumn]] | None = None) -> list[PlayerStanding | None]:
+        """:meth:`rank_for` of each (gameId, season, order, userId), in one round trip; ``columns``: each
+        one's game's sort columns (None: none)."""
         if not players:
             return []
+        rankings = [Ranking(order, tuple(columns[i]) if columns else ()) for i, (_, _, order, _) in enumerate(players)]
+
         async def queue(pipe: Any) -> None:
-            for game_id, season, order, user_id in players:
-                self._queue_script(pipe, "rank_for", self._read_keys(game_id, season), (order, user_id))
+            for (game_id, season, _, user_id), ranking in zip(players, rankings):
+                self._queue_script(pipe, "rank_for", self._read_keys(game_id, season),
+                                   (*ranking.script_args(), user_id))
 
         found = await self._read(self._pipelined(queue))
-        return [_standing(each) for each in found]
+        return [_standing(ranking, each) for ranking, each in zip(rankings, found)]
 
     async def season_in_index(self, game_id: str, season: str) -> bool:
         """Return whether Redis still holds the season (closed seasons are evicted)."""

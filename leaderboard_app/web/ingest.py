@@ -14,6 +14,7 @@ from faust.web import Blueprint, Request, Response
 
 from leaderboard_app.auth import Scope
 from leaderboard_app.errors import BackendUnavailable, InvalidInput
+from leaderboard_app.columns import parse_column_values
 from leaderboard_app.models import (
     PlayerDeletion,
     ScoreSubmission,
@@ -74,6 +75,7 @@ async def build_submission(app: LeaderboardApp, data: Any, now_us: int,
         achieved_at_us=achieved_at_us, season=season, rules=rules, display_name=fields.display_name,
         metadata=fields.metadata, reply_to=reply_to, event_id=fields.event_id,
         tags=None if fields.tags is None else parse_tags(fields.tags, rules.tags),
+        columns=parse_column_values(fields.columns, rules.columns),
     )
 
 

@@ -39,7 +39,7 @@ from leaderboard_app.errors import BackendUnavailable, InvalidInput, TooManyStre
 from leaderboard_app.metrics import LeaderboardMetrics
 from leaderboard_app.seasons import parse_season, season_of
 from leaderboard_app.web.base import LeaderboardView, query_game_id, query_int, query_value
-from leaderboard_app.web.queries import BoardView, parse_slice, sliced, with_tiers
+from leaderboard_app.web.queries import BoardView, parse_slice, ranking, with_tiers
 
 logger = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ class TopStreamView(EventStreamView, BoardView):
                 season = (parse_season(rules.reset, season_text) if season_text is not None
                           else season_of(rules.reset, app.clock.now_us()))
                 board = await self.board_of(game_id, rules, season, parse_slice(slice_text, rules))
-                players = await board.standings.top(game_id, season, rules.order, count, **sliced(board))
+                players = await board.standings.top(game_id, season, rules.order, count, **ranking(board))
                 players = await with_tiers(board, players)
             except (BackendUnavailable, InvalidInput, WebError) as exc:
                 return sse_message("unavailable", {"error": str(exc)})

@@ -94,7 +94,8 @@ async def with_tiers(board: Board, players: list[RankedPlayer]) -> list[RankedPl
     total = await board.standings.total_members(board.game_id, board.season)
     global_ranks = {player.user_id: player.rank for player in players}
     if board.slice is not None:
-        ranked = await board.standings.ranks(board.game_id, board.season, board.rules.order, list(global_ranks))
+        ranked = await board.standings.ranks(board.game_id, board.season, board.rules.order, list(global_ranks),
+                                             **ranking(board, sliced=False))
         global_ranks = {player.user_id: player.rank for player in ranked}
     # A player gone from the board between the two reads keeps no tier.
     return [replace(player, tier=tier_name(tiers, board.rules.order, rank, player.score, total))
@@ -109,15 +110,30 @@ async def tier_prefix_lengths(board: Board, total: int, upto: int) -> list[int]:
         limit = tier.rank_limit(total)
         if limit is not None and limit >= total:
             lengths.append(total)
-            continue
-        score = tier.value if limit is None else await _score_at(board, limit - 1)
-        lengths.append(await board.standings.count_reaching(board.game_id, board.season, board.rules.order, score))
+        elif limit is None:
+            lengths.append(await board.standings.count_reaching(board.game_id, board.season, board.rules.order,
+                                                                tier.value))
+        else:
+            lengths.append(await _ranked_with(board, limit - 1))
     return lengths
 
 
-async def _score_at(board: Board, position: int) -> int:
-    found = await board.standings.top(board.game_id, board.season, board.rules.order, 1, position)
-    return found[0].score
+async def _player_at(board: Board, position: int) -> RankedPlayer:
+    found = await board.standings.top(board.game_id, board.season, board.rules.order, 1, position,
+                                      **ranking(board, sliced=False))
+    return found[0]
+
+
+async def _ranked_with(board: Board, position: int) -> int:
+    """How many players rank as high as the one at ``position`` (0-based) or higher: those above and
+    those tied with them (equal score and sort columns)."""
+    player = await _player_at(board, position)
+    standing = await board.standings.rank_for(board.game_id, board.season, board.rules.order, player.user_id,
+                                              **ranking(board, sliced=False))
+    # Gone from the board between the two reads: count the players of their score instead.
+    if standing is None:
+        return await board.standings.count_reaching(board.game_id, board.season, board.rules.order, player.score)
+    return standing.total - standing.worse
 
 
 @blueprint.route("/topk", name="topk")
@@ -140,13 +156,18 @@ class TopView(BoardView):
             if count <= 0:
                 return self.ranked_response(board, [])
         players = await board.standings.top(board.game_id, board.season, board.rules.order, count, offset,
-                                            **sliced(board))
+                                            **ranking(board))
         return self.ranked_response(board, await with_tiers(board, players))
 
 
-def sliced(board: Board) -> dict[str, Any]:
+def ranking(board: Board, sliced: bool = True) -> dict[str, Any]:
+    """The keyword arguments of a read of ``board`` besides its game, season and order: the game's
+    sort columns, and its slice (``sliced``: the slice's board rather than the global one)."""
+    found: dict[str, Any] = {"columns": board.rules.columns} if board.rules.columns else {}
     # The archive takes no slice argument; boards served from it never have one.
-    return {} if board.slice is None else {"slice_": board.slice}
+    if sliced and board.slice is not None:
+        found["slice_"] = board.slice
+    return found
 
 
 def listed_user_ids(request: Request) -> list[str]:
@@ -174,7 +195,7 @@ class AroundView(BoardView):
         board = await self.board(request)
         n = query_int(request, "n", default=5, low=1, high=MAX_AROUND)
         players = await board.standings.around(board.game_id, board.season, board.rules.order, user_id, n,
-                                               **sliced(board))
+                                               **ranking(board))
         if players is None:
             raise self.NotFound("user not found" if board.slice is None else "user not found in this slice")
         return self.ranked_response(board, await with_tiers(board, players))
@@ -187,7 +208,7 @@ class RanksView(BoardView):
         board = await self.board(request)
         user_ids = listed_user_ids(request)
         players = await board.standings.ranks(board.game_id, board.season, board.rules.order, user_ids,
-                                              **sliced(board))
+                                              **ranking(board))
         return self.ranked_response(board, await with_tiers(board, players))
 
 
@@ -201,11 +222,11 @@ class RankView(BoardView):
     async def rank_on(self, board: Board, user_id: str) -> Response:
         """The /rank answer on ``board`` (also a tournament's, web/tournaments.py)."""
         standings, order = board.standings, board.rules.order
-        standing = await standings.rank_for(board.game_id, board.season, order, user_id, **sliced(board))
+        standing = await standings.rank_for(board.game_id, board.season, order, user_id, **ranking(board))
         if standing is None:
             raise self.NotFound("user not found" if board.slice is None else "user not found in this slice")
         overall = standing if board.slice is None else await standings.rank_for(
-            board.game_id, board.season, order, user_id)
+            board.game_id, board.season, order, user_id, **ranking(board, sliced=False))
         player, above = standing.player, standing.next
         body: dict[str, Any] = {
             **player.as_json(),
@@ -234,7 +255,7 @@ class RankView(BoardView):
         if above is not None:
             tier = rules.tiers[above]
             limit = tier.rank_limit(total)
-            needed = tier.value if limit is None else await _score_at(board, limit - 1)
+            needed = tier.value if limit is None else (await _player_at(board, limit - 1)).score
             body["nextTier"] = {"name": tier.name, "gap": score_gap(rules.order, player.score, needed)}
         return body
 

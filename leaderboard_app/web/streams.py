@@ -209,7 +209,8 @@ class PlayerStreamView(EventStreamView):
         # Watched before the standing is read, so no change after the read is missed.
         stream = await streams.open((game_id, season, user_id), self.client_bucket(request))
         try:
-            standing = await app.redis_leaderboard.rank_for(game_id, season, rules.order, user_id)
+            standing = await app.redis_leaderboard.rank_for(game_id, season, rules.order, user_id,
+                                                            columns=rules.columns)
             response = web.StreamResponse(headers=STREAM_HEADERS)
             await response.prepare(request)
             await self._forward(request, response, stream, streams,

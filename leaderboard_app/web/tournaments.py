@@ -24,6 +24,7 @@ import orjson
 from faust.web import Blueprint, Request, Response
 
 from leaderboard_app.auth import Scope
+from leaderboard_app.columns import parse_column_values
 from leaderboard_app.errors import BackendUnavailable, InvalidInput
 from leaderboard_app.models import (
     ScoreSubmission,
@@ -217,6 +218,7 @@ class TournamentScoreView(TournamentView):
         achieved_at_us = now_us if fields.achieved_at is None else parse_achieved_at(fields.achieved_at)
         if not run.start_us <= achieved_at_us <= now_us:
             raise InvalidInput("achievedAt", f"must lie in the current run {run.id}, and not in the future")
+        parse_column_values(fields.columns, ())  # tournaments rank by score alone: refuse columns (400)
         await self.enter(tournament_id, tournament, run, "submit", fields.user_id)
         replies = app.waiting_replies
         token = replies.new_token() if wait else None

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis
 
+from leaderboard_app.columns import SortColumn
 from leaderboard_app.models import SeasonScore
 from leaderboard_app.rank_changes import rank_event
 from leaderboard_app.sinks.redis import PlayerWrite, RedisLeaderboard, watched_key
@@ -98,6 +99,31 @@ async def test_the_write_script_ranks_asc_games_lower_first(index: RedisLeaderbo
     (report,) = await index.apply([write(game, "w", 10, 4, "asc")])
     (change,) = report.changes
     assert (change.rank_before, change.rank, change.others_passed, change.others_passed_named) == (3, 1, 2, ("a", "b"))
+
+
+async def test_the_write_script_tells_equal_scores_apart_by_their_sort_columns(index: RedisLeaderboard,
+                                                                               game: str) -> None:
+    time_asc = (SortColumn("time", "asc"),)
+
+    def timed(user: str, score: int, time: int, at_us: int) -> PlayerWrite:
+        return PlayerWrite(game_id=game, user_id=user, activity_us=at_us, season="all", order="desc",
+                           columns=time_asc, state=SeasonScore(score=score, reached_at_us=at_us, achieved_at_us=at_us,
+                                                               updated_at_us=at_us, columns=(time,)))
+
+    # All at 50 but for t (60): o1..o3 faster than w (time 200), s exactly as fast (a tie), t above everyone.
+    await index.apply([timed("w", 50, 200, 1), timed("o1", 50, 100, 2), timed("o2", 50, 110, 3),
+                       timed("o3", 50, 120, 4), timed("s", 50, 200, 5), timed("t", 60, 999, 6)])
+    await index.watch([(game, "all", "w")], WORKER, ttl=60)
+    # w gets faster at the same score, past o2 and o3 but not o1; x arrives at w's old time (below w now),
+    # y at the same score and faster than all (overtakes w).
+    (report,) = await index.apply([timed("w", 50, 105, 10), timed("x", 50, 200, 11), timed("y", 50, 50, 12)])
+    (change,) = report.changes
+    assert (change.score_before, change.score, change.rank_before, change.rank) == (50, 50, 5, 4)
+    assert (change.others_passed, change.others_passed_named) == (2, ("o2", "o3"))
+    event = rank_event(report, change)
+    assert (event["overtakenBy"], event["passed"], event["passedCount"]) == (["y"], ["o2", "o3"], 2)
+    standing = await index.rank_for(game, "all", "desc", "s", columns=time_asc)
+    assert standing is not None and (standing.player.rank, standing.worse) == (7, 0)  # s ties with x at 200
 
 
 # -- through the workers ------------------------------------------------------------------------

@@ -67,7 +67,8 @@ class Recorder:
     async def total_members(self, game_id: str, season: str) -> int:
         return len(self.players)
 
-    async def top(self, game_id: str, season: str, order: str, count: int, offset: int) -> list[RankedPlayer]:
+    async def top(self, game_id: str, season: str, order: str, count: int, offset: int,
+                  columns: tuple = ()) -> list[RankedPlayer]:
         return self.players[offset:offset + count]
 
     async def evict_season(self, game_id: str, season: str, retention: float) -> None:

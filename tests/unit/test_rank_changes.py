@@ -22,6 +22,11 @@ WORKER = "a" * 32
 OTHER_WORKER = "b" * 32
 
 
+def at(score: int | None, columns: bytes = b"") -> tuple[int, bytes] | None:
+    """A standing as the script reports it: the score and the member's column prefix."""
+    return None if score is None else (score, columns)
+
+
 def change(**fields: object) -> WatchedChange:
     values: dict = dict(user_id="w", workers=(WORKER,), score_before=50, score=50, rank_before=3, rank=4)
     values.update(fields)
@@ -33,55 +38,57 @@ def event(order: str, watched: WatchedChange, *writers: Writer) -> dict:
 
 
 def test_a_writer_who_was_below_and_is_now_above_overtook() -> None:
-    data = event("desc", change(), Writer("b", 40, 60), Writer("c", None, 70))
+    data = event("desc", change(), Writer("b", at(40), at(60)), Writer("c", at(None), at(70)))
     assert data["overtakenBy"] == ["b", "c"] and data["overtakenByCount"] == 2
     assert (data["rank"], data["previousRank"], data["passed"], data["passedCount"]) == (4, 3, [], 0)
 
 
 def test_ties_neither_overtake_nor_are_passed() -> None:
     # b reaches w's score exactly: tied, not overtaking; c was tied with w and is now above.
-    data = event("desc", change(), Writer("b", 40, 50), Writer("c", 50, 51))
+    data = event("desc", change(), Writer("b", at(40), at(50)), Writer("c", at(50), at(51)))
     assert data["overtakenBy"] == ["c"]
     # w improves from 50 to 60: d was above (55) and is now below; e ends tied at 60; f was tied at 50.
     improved = change(score_before=50, score=60, rank_before=5, rank=2)
-    data = event("desc", improved, Writer("d", 55, 55), Writer("e", 58, 60), Writer("f", 50, 50))
+    data = event("desc", improved, Writer("d", at(55), at(55)), Writer("e", at(58), at(60)),
+                 Writer("f", at(50), at(50)))
     assert data["passed"] == ["d"] and data["passedCount"] == 1
 
 
 def test_a_writer_who_was_above_already_did_not_overtake() -> None:
-    assert event("desc", change(), Writer("b", 60, 70))["overtakenBy"] == []
+    assert event("desc", change(), Writer("b", at(60), at(70)))["overtakenBy"] == []
 
 
 def test_asc_games_rank_lower_scores_better() -> None:
-    data = event("asc", change(score_before=50, score=50), Writer("b", 60, 40), Writer("c", 30, 20))
+    data = event("asc", change(score_before=50, score=50), Writer("b", at(60), at(40)), Writer("c", at(30), at(20)))
     assert data["overtakenBy"] == ["b"]
     improved = change(score_before=50, score=30, rank_before=4, rank=2)
-    assert event("asc", improved, Writer("d", 40, 45))["passed"] == ["d"]
+    assert event("asc", improved, Writer("d", at(40), at(45)))["passed"] == ["d"]
 
 
 def test_passed_counts_the_script_count_of_others_plus_the_writers_and_names_at_most_ten() -> None:
     others = tuple(f"o{i}" for i in range(10))
     improved = change(score_before=10, score=100, rank_before=40, rank=1, others_passed=25, others_passed_named=others)
-    data = event("desc", improved, Writer("x", 50, 50), Writer("y", 20, 5))
+    data = event("desc", improved, Writer("x", at(50), at(50)), Writer("y", at(20), at(5)))
     assert data["passedCount"] == 27
     assert data["passed"] == list(others)
 
 
 def test_overtakers_are_counted_beyond_the_ten_named() -> None:
-    writers = [Writer(f"p{i}", 10, 60 + i) for i in range(12)]
+    writers = [Writer(f"p{i}", at(10), at(60 + i)) for i in range(12)]
     data = event("desc", change(), *writers)
     assert data["overtakenByCount"] == 12 and data["overtakenBy"] == [f"p{i}" for i in range(10)]
 
 
 def test_a_player_who_just_got_a_score_was_neither_overtaken_nor_passing() -> None:
     first = change(score_before=None, score=70, rank_before=None, rank=2)
-    data = event("desc", first, Writer("w", None, 70), Writer("b", 10, 80), Writer("c", 75, 72))
+    data = event("desc", first, Writer("w", at(None), at(70)), Writer("b", at(10), at(80)),
+                 Writer("c", at(75), at(72)))
     assert (data["overtakenBy"], data["passed"], data["entered"], data["previousRank"]) == ([], [], "top10", None)
 
 
 def test_the_watched_player_is_never_listed_about_themself() -> None:
     improved = change(score_before=10, score=90, rank_before=20, rank=1)
-    data = event("desc", improved, Writer("w", 10, 90))
+    data = event("desc", improved, Writer("w", at(10), at(90)))
     assert data["passed"] == [] and data["overtakenBy"] == []
 
 
@@ -102,16 +109,31 @@ def test_tops_entered_and_left(before: int | None, after: int | None, entered: s
 
 
 def test_the_script_answer_is_read_with_nulls_and_bytes() -> None:
-    raw = [[b"b", None, b"60"], [[b"w", [WORKER.encode(), OTHER_WORKER.encode()], b"50", b"50", 1, 2, 0, []]]]
+    raw = [[b"b", None, None, b"60", b""],
+           [[b"w", [WORKER.encode(), OTHER_WORKER.encode()], b"50", b"50", 1, 2, 0, [], b"", b""]]]
     report = parse_report("g", "all", "desc", raw)
-    assert report.writers == (Writer("b", None, 60),)
+    assert report.writers == (Writer("b", at(None), at(60)),)
     assert report.changes == (WatchedChange("w", (WORKER, OTHER_WORKER), 50, 50, 1, 2, 0, ()),)
     assert parse_report("g", "all", "desc", []).changes == ()
 
 
+def test_with_sort_columns_equal_scores_are_told_apart_by_the_column_prefix() -> None:
+    # The prefixes are written so that, read in the board's direction, better columns come first:
+    # in a "desc" board a greater prefix ranks higher.
+    raw = [[b"b", b"50", b"0000000000000001", b"50", b"00000000000000ff"],
+           [[b"w", [WORKER.encode()], b"50", b"50", 1, 2, 0, [], b"0000000000000010", b"0000000000000010"]]]
+    report = parse_report("g", "all", "desc", raw)
+    assert report.changes[0].standing == (50, b"0000000000000010")
+    data = rank_event(report, report.changes[0])
+    assert (data["overtakenBy"], data["score"], data["previousScore"]) == (["b"], 50, 50)
+    # b ends with w's very columns: tied, so not overtaking.
+    tied = [[b"b", b"50", b"0000000000000001", b"50", b"0000000000000010"], raw[1]]
+    assert rank_event(parse_report("g", "all", "desc", tied), report.changes[0])["overtakenBy"] == []
+
+
 def test_events_go_to_every_worker_streaming_the_player_and_serialize() -> None:
     watched = change(workers=(WORKER, OTHER_WORKER))
-    report = SeasonReport("g", "2026-11", "desc", (Writer("b", 1, 99),), (watched,))
+    report = SeasonReport("g", "2026-11", "desc", (Writer("b", at(1), at(99)),), (watched,))
     by_worker = events_by_worker([report])
     assert set(by_worker) == {WORKER, OTHER_WORKER}
     assert orjson.loads(orjson.dumps(by_worker[WORKER])) == [{
