@@ -50,6 +50,7 @@ from urllib.parse import quote
 
 import httpx
 
+from leaderboard_app.columns import SortColumn
 from leaderboard_app.models import MAX_ABS_SCORE, GameRules, RankedPlayer, SubmissionFields
 from leaderboard_app.tiers import Tier, parse_tiers
 
@@ -80,6 +81,7 @@ __all__ = [
     "SeasonStanding",
     "ServerSentEvents",
     "ServiceUnavailable",
+    "SortColumn",
     "Standing",
     "StreamOverflow",
     "SubmissionFields",
@@ -475,7 +477,7 @@ def _lag(response: httpx.Response) -> int | None:
 def _ranked(entry: Mapping[str, Any]) -> RankedPlayer:
     return RankedPlayer(user_id=entry["userId"], score=entry["score"], rank=entry["rank"],
                         display_name=entry.get("displayName"), metadata=entry.get("metadata"),
-                        tier=entry.get("tier"))
+                        tier=entry.get("tier"), columns=entry.get("columns"))
 
 
 def _ranking(response: httpx.Response) -> Ranking:
@@ -484,8 +486,11 @@ def _ranking(response: httpx.Response) -> Ranking:
 
 
 def _game(body: Mapping[str, Any], pending: bool = False) -> Game:
+    columns = tuple(SortColumn(column["name"], column["order"], column["operator"])
+                    for column in body.get("columns", ()))
     rules = GameRules(order=body["order"], operator=body["operator"], reset=body["reset"],
-                      tiers=parse_tiers(body.get("tiers", []), MAX_ABS_SCORE), tags=tuple(body.get("tags", ())))
+                      tiers=parse_tiers(body.get("tiers", []), MAX_ABS_SCORE), tags=tuple(body.get("tags", ())),
+                      columns=columns)
     return Game(game_id=body["gameId"], rules=rules, season=body.get("season"), players=body.get("players"),
                 pending=pending)
 
@@ -503,7 +508,8 @@ def _submission(fields: SubmissionFields) -> dict[str, Any]:
     body: dict[str, Any] = {"gameId": fields.game_id, "userId": fields.user_id, "score": fields.score}
     optional = (("displayName", fields.display_name), ("metadata", fields.metadata),
                 ("achievedAt", None if fields.achieved_at is None else _timestamp(fields.achieved_at)),
-                ("eventId", fields.event_id), ("tags", fields.tags))
+                ("eventId", fields.event_id), ("tags", fields.tags),
+                ("columns", None if fields.columns is None else dict(fields.columns)))
     body.update((name, value) for name, value in optional if value is not None)
     return body
 
@@ -548,9 +554,14 @@ def _bans(game_id: str) -> _Call[list[str]]:
 
 
 def _set_rules(game_id: str, rules: GameRules) -> _Call[Game]:
+    body = rules.as_json()
+    if not rules.columns:
+        # Left out, it takes its default (none): the body of a game without sort columns stays
+        # what it was before columns existed, which servers that predate them also accept.
+        del body["columns"]
     return _Call("PUT", f"/games/{_segment(game_id)}",
                  lambda response: _game(response.json(), pending=response.status_code == 202),
-                 body=rules.as_json(), success=frozenset({200, 202}))
+                 body=body, success=frozenset({200, 202}))
 
 
 def _get_rules(game_id: str) -> _Call[Game]:
@@ -746,9 +757,10 @@ def _stream_player(game_id: str, user_id: str, season: str | None, timeout: floa
 
 def _fields(game_id: str, user_id: str, score: int, display_name: str | None, metadata: dict[str, Any] | None,
             achieved_at: datetime | str | None, event_id: str | None,
-            tags: dict[str, str] | None) -> SubmissionFields:
+            tags: dict[str, str] | None, columns: Mapping[str, int] | None = None) -> SubmissionFields:
     return SubmissionFields(game_id=game_id, user_id=user_id, score=score, achieved_at=achieved_at,
-                            display_name=display_name, metadata=metadata, event_id=event_id, tags=tags)
+                            display_name=display_name, metadata=metadata, event_id=event_id, tags=tags,
+                            columns=columns)
 
 
 def _http_options(base_url: str, api_key: str | None, timeout: float) -> dict[str, Any]:
@@ -791,10 +803,10 @@ class SyncLeaderboardClient:
     def submit_score(self, game_id: str, user_id: str, score: int, *, display_name: str | None = None,
                      metadata: dict[str, Any] | None = None, achieved_at: datetime | str | None = None,
                      event_id: str | None = None, tags: dict[str, str] | None = None,
-                     wait: bool = False) -> SubmitResult:
-        """Submit one score (``tags``: its slices, of the keys the game declares); with ``wait``,
-        return once it is applied (or queued after 5 s)."""
-        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id, tags)
+                     columns: Mapping[str, int] | None = None, wait: bool = False) -> SubmitResult:
+        """Submit one score (``tags``: its slices, of the keys the game declares; ``columns``: a value
+        for each of its sort columns); with ``wait``, return once it is applied (or queued after 5 s)."""
+        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id, tags, columns)
         return self._send(_submit_score(fields, wait))
 
     def submit_scores(self, scores: Iterable[SubmissionFields]) -> BatchResult:
@@ -818,7 +830,8 @@ class SyncLeaderboardClient:
         return self._send(_bans(game_id))
 
     def set_rules(self, game_id: str, rules: GameRules) -> Game:
-        """Set a game's rules, tiers and tag keys (``GameRules()`` holds the defaults: none of either)."""
+        """Set a game's rules, tiers, tag keys and sort columns (``GameRules()`` holds the defaults: none of
+        the last three)."""
         return self._send(_set_rules(game_id, rules))
 
     def get_rules(self, game_id: str) -> Game:
@@ -935,10 +948,10 @@ class LeaderboardClient:
     async def submit_score(self, game_id: str, user_id: str, score: int, *, display_name: str | None = None,
                            metadata: dict[str, Any] | None = None, achieved_at: datetime | str | None = None,
                            event_id: str | None = None, tags: dict[str, str] | None = None,
-                           wait: bool = False) -> SubmitResult:
-        """Submit one score (``tags``: its slices, of the keys the game declares); with ``wait``,
-        return once it is applied (or queued after 5 s)."""
-        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id, tags)
+                           columns: Mapping[str, int] | None = None, wait: bool = False) -> SubmitResult:
+        """Submit one score (``tags``: its slices, of the keys the game declares; ``columns``: a value
+        for each of its sort columns); with ``wait``, return once it is applied (or queued after 5 s)."""
+        fields = _fields(game_id, user_id, score, display_name, metadata, achieved_at, event_id, tags, columns)
         return await self._send(_submit_score(fields, wait))
 
     async def submit_scores(self, scores: Iterable[SubmissionFields]) -> BatchResult:
@@ -962,7 +975,8 @@ class LeaderboardClient:
         return await self._send(_bans(game_id))
 
     async def set_rules(self, game_id: str, rules: GameRules) -> Game:
-        """Set a game's rules, tiers and tag keys (``GameRules()`` holds the defaults: none of either)."""
+        """Set a game's rules, tiers, tag keys and sort columns (``GameRules()`` holds the defaults: none of
+        the last three)."""
         return await self._send(_set_rules(game_id, rules))
 
     async def get_rules(self, game_id: str) -> Game:

@@ -15,6 +15,7 @@ import orjson
 from faust.web import Blueprint, Request, Response
 
 from leaderboard_app import __version__
+from leaderboard_app.columns import INT64_MAX, INT64_MIN, MAX_COLUMNS
 from leaderboard_app.rank_changes import NAMED
 from leaderboard_app.models import (
     MAX_ABS_SCORE,
@@ -61,6 +62,7 @@ MAX_USER_ID_PARAMETERS = 2
 # Ids are 1 to 128 characters without control characters (Unicode category Cc).
 _ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
 _TAG_KEY_PATTERN = "^[a-z][a-z0-9_]{0,31}$"
+_COLUMN_NAME_PATTERN = "^[a-z][a-z0-9_]{0,31}$"
 _TIER_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9 _.-]{0,31}$"
 _PERCENT_PATTERN = "^[0-9]{1,3}(\\.[0-9]{1,4})?%$"
 _SLICE_PATTERN = "^[a-z][a-z0-9_]{0,31}:.+$"
@@ -71,6 +73,9 @@ _SEASON_PATTERN = (f"^(all|[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}|[0-9]{{4}}-W[0-9]{{2
 _ACHIEVED_AT_PATTERN = (
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-]00:00)$"
 )
+
+_RANK_TEXT = ("1-based competition rank: equal scores share a rank (1, 2, 2, 4); in games with sort columns, "
+              "equal (score, columns) tuples")
 
 blueprint = Blueprint("openapi")
 
@@ -122,9 +127,10 @@ def _schemas() -> dict[str, Any]:
     ranked = {
         "userId": _schema("Id"),
         "score": _schema("Score"),
-        "rank": _integer("1-based competition rank: equal scores share a rank (1, 2, 2, 4)", 1),
+        "rank": _integer(_RANK_TEXT, 1),
         "displayName": _schema("DisplayName"),
         "metadata": _schema("Metadata"),
+        "columns": _schema("ColumnValues"),
         "tier": _string("The player's tier, in games that declare tiers (decided on the global board, also in a "
                         "slice); left out for players below every tier", max_length=MAX_TIER_NAME_LENGTH),
     }
@@ -141,6 +147,11 @@ def _schemas() -> dict[str, Any]:
                  "maxItems": MAX_TAG_KEYS, "uniqueItems": True,
                  "description": "The tag keys submissions may carry; every board exists per value of each "
                                 "(/topk?slice=country:FR). May change at any time."},
+        "columns": {"type": "array", "items": _schema("SortColumn"), "maxItems": MAX_COLUMNS,
+                    "description": f"Up to {MAX_COLUMNS} sort columns, names unique: players are ranked by the "
+                                   "tuple (score, columns...), each in its own order, then earliest first; only "
+                                   "equal tuples share a rank. Submissions must then carry a value for every one. "
+                                   "Cannot change once the game has scores ([] when none)."},
     }
     return {
         "Error": _object({"error": {"type": "string", "description": "what went wrong; for bad input it starts "
@@ -173,6 +184,25 @@ def _schemas() -> dict[str, Any]:
                  "description": "Tag values, of keys the game declares: the player is ranked in the slice of "
                                 "each from now on (their latest value counts; a submission without a key keeps "
                                 "the last value)."},
+        "SortColumn": {**_object({
+            "name": _string("The column's name, the key of its value in submissions and answers",
+                            max_length=32, pattern=_COLUMN_NAME_PATTERN),
+            "order": {"type": "string", "enum": list(ORDERS), "default": "desc",
+                      "description": "desc: higher values rank first; asc: lower (a finishing time)"},
+            "operator": {"type": "string", "enum": list(OPERATORS),
+                         "description": "how a submission's value merges into the player's; default: the game's "
+                                        "operator. In a game whose operator is best it must be best: the whole "
+                                        "(score, columns) tuple of the better submission is kept"},
+        }, ("name",), "A column players are ranked by after the score, as a game's rules declare it."),
+            "additionalProperties": False},
+        "ColumnValues": {"type": "object", "maxProperties": MAX_COLUMNS,
+                         "propertyNames": {"pattern": _COLUMN_NAME_PATTERN},
+                         "additionalProperties": {"type": "integer", "format": "int64", "minimum": INT64_MIN,
+                                                  "maximum": INT64_MAX,
+                                                  "description": "a signed 64-bit integer, exact (never held "
+                                                                 "in a double)"},
+                         "description": "Sort column values, name -> integer: one for each column the game "
+                                        "declares (left out in games without sort columns)."},
         "ScoreSubmission": _object({
             "gameId": _schema("Id"),
             "userId": _schema("Id"),
@@ -186,7 +216,10 @@ def _schemas() -> dict[str, Any]:
                                "game with the same eventId within 24 h is applied once",
                                max_length=MAX_EVENT_ID_LENGTH, pattern=_ID_PATTERN),
             "tags": _schema("Tags"),
-        }, ("gameId", "userId", "score"), "One score; unknown fields are ignored."),
+            "columns": _schema("ColumnValues"),
+        }, ("gameId", "userId", "score"), "One score; unknown fields are ignored. A game with sort columns needs "
+                                          "columns, with a value for each of them (400 naming one left out); a "
+                                          "game without them refuses columns."),
         "ScoreBatch": _object({
             "scores": {"type": "array", "items": _schema("ScoreSubmission"), "minItems": 1, "maxItems": MAX_BATCH},
         }, ("scores",), "Submissions queued all or none: one invalid item refuses the batch."),
@@ -234,21 +267,23 @@ def _schemas() -> dict[str, Any]:
             **rules,
             "season": _schema("Season"),
             "players": _integer("players with a score in the current season", 0),
-        }, ("gameId", "order", "operator", "reset", "tiers", "tags", "season", "players"),
+        }, ("gameId", "order", "operator", "reset", "tiers", "tags", "columns", "season", "players"),
             "A game: its rules and current season."),
         "RulesQueued": _object({"status": {"const": "queued"}, "gameId": _schema("Id"), **rules},
-                               ("status", "gameId", "order", "operator", "reset", "tiers", "tags"),
+                               ("status", "gameId", "order", "operator", "reset", "tiers", "tags", "columns"),
                                "The rules are accepted but not yet in effect on this worker."),
         "RankedPlayer": _object(ranked, ("userId", "score", "rank"),
-                                "A player's place; displayName and metadata when the player has them."),
+                                "A player's place; displayName and metadata when the player has them, columns "
+                                "in games that declare sort columns."),
         "NextPlayer": _object({
             "userId": _schema("Id"),
             "score": _schema("Score"),
             "rank": ranked["rank"],
-            "gap": _integer("the difference between the two scores, exact; up to 2^54-2, so past 2^53 when the"
-                            " scores lie at both ends of the range (compute it from the scores where numbers"
-                            " are doubles)", 0),
-        }, ("userId", "score", "rank", "gap"), "The last player listed with a better score."),
+            "gap": _integer("the difference between the two scores, exact (0 when they rank higher on sort columns "
+                            "alone); up to 2^54-2, so past 2^53 when the scores lie at both ends of the range "
+                            "(compute it from the scores where numbers are doubles)", 0),
+        }, ("userId", "score", "rank", "gap"), "The last player listed who ranks better (by score, then sort "
+                                               "columns)."),
         "RankEvent": _object({
             "gameId": _schema("Id"),
             "season": _schema("Season"),
@@ -280,7 +315,8 @@ def _schemas() -> dict[str, Any]:
             "season": _schema("Season"),
             "total": _integer("players in the season", 1),
             "percentile": {"type": "number", "minimum": 0, "maximum": 100,
-                           "description": "share of players with a strictly worse score, in percent, 2 decimals"},
+                           "description": "share of players ranked strictly worse (score, then sort columns), in "
+                                          "percent, 2 decimals"},
             "next": {"oneOf": [_schema("NextPlayer"), {"type": "null"}], "description": "null for the leaders"},
             "tier": {"type": ["string", "null"], "description": "in games with tiers: the player's tier (null "
                                                                 "below every tier)"},
@@ -376,7 +412,8 @@ def _tournament_schemas(ranked: dict[str, Any]) -> dict[str, Any]:
             "eventId": _string(f"1 to {MAX_EVENT_ID_LENGTH} characters: a resubmission with the same eventId "
                                "within 24 h is applied once (it still counts as an attempt)",
                                max_length=MAX_EVENT_ID_LENGTH, pattern=_ID_PATTERN),
-        }.items()}, ("userId", "score"), "One score of a tournament: a /score body without gameId or tags."),
+        }.items()}, ("userId", "score"), "One score of a tournament: a /score body without gameId, tags or "
+                                         "columns (tournaments rank by score alone)."),
         "TournamentQueuedScore": _object({"status": {"const": "queued"},
                                           "run": _string("the run it counts in", pattern=_RUN_PATTERN)},
                                          ("status", "run")),
@@ -393,8 +430,9 @@ def _season_result_schemas() -> dict[str, Any]:
     ranked = {
         "userId": _schema("Id"),
         "score": _schema("Score"),
-        "rank": _integer("1-based competition rank: equal scores share a rank (1, 2, 2, 4)", 1),
+        "rank": _integer(_RANK_TEXT, 1),
         "displayName": _schema("DisplayName"),
+        "columns": _schema("ColumnValues"),
     }
     season = {
         "gameId": _schema("Id"),
@@ -409,8 +447,8 @@ def _season_result_schemas() -> dict[str, Any]:
             "type": {"const": STANDING},
             **season,
             **ranked,
-            "position": _integer("0-based place in the final order; tied players are listed by who reached the "
-                                 "score first", 0),
+            "position": _integer("0-based place in the final order; tied players (equal score, and sort columns "
+                                 "in games with them) are listed by who reached it first", 0),
             "total": _integer("players ranked in the season", 1),
         }, ("type", "season", "userId", "score", "rank", "position", "total", "closedAtUs"),
             f"Kafka topic {SEASON_RESULTS_TOPIC} (not an HTTP body): one player's final standing in a closed "

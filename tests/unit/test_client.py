@@ -33,6 +33,7 @@ from leaderboard_app.client import (
     SeasonStanding,
     ServerSentEvents,
     ServiceUnavailable,
+    SortColumn,
     StreamOverflow,
     SubmissionFields,
     SyncLeaderboardClient,
@@ -130,6 +131,34 @@ async def test_submit_scores_sends_the_batch(call: Any) -> None:
                                            {"gameId": "g", "userId": "b", "score": -2, "eventId": "e"}]}
 
 
+async def test_submissions_carry_their_sort_columns_exactly(call: Any) -> None:
+    server = Server(202, {"status": "queued"})
+    await call(server, "submit_score", "race", "ann", 3, columns={"time": 2**63 - 1, "laps": -(2**63)})
+    assert server.sent_json == {"gameId": "race", "userId": "ann", "score": 3,
+                                "columns": {"time": 9223372036854775807, "laps": -9223372036854775808}}
+    server = Server(202, {"status": "queued", "count": 2})
+    await call(server, "submit_scores", [SubmissionFields("race", "a", 1, columns={"time": 5234}),
+                                         SubmissionFields("race", "b", 2)])
+    assert server.sent_json == {"scores": [{"gameId": "race", "userId": "a", "score": 1, "columns": {"time": 5234}},
+                                           {"gameId": "race", "userId": "b", "score": 2}]}
+
+
+async def test_ranked_players_read_their_sort_columns(call: Any) -> None:
+    server = Server(200, [{"userId": "a", "score": 3, "rank": 1, "columns": {"time": 5234}},
+                          {"userId": "b", "score": 3, "rank": 2, "columns": {"time": 2**63 - 1}}],
+                    {"X-Leaderboard-Season": "all", "X-Leaderboard-Lag": "0"})
+    ranking = await call(server, "top", "race")
+    assert [player.columns for player in ranking.players] == [{"time": 5234}, {"time": 2**63 - 1}]
+    body = {"userId": "b", "score": 3, "rank": 2, "columns": {"time": 6000}, "season": "all", "total": 2,
+            "percentile": 0.0, "next": {"userId": "a", "score": 3, "rank": 1, "gap": 0}}
+    standing = await call(Server(200, body), "rank", "race", "b")
+    assert standing.player == RankedPlayer("b", 3, 2, columns={"time": 6000})
+    assert standing.next.gap == 0
+    plain = await call(Server(200, [{"userId": "a", "score": 3, "rank": 1}], {"X-Leaderboard-Season": "all"}),
+                       "top", "g")
+    assert plain.players[0].columns is None
+
+
 async def test_ids_are_one_encoded_path_segment(call: Any) -> None:
     server = Server(200, {"status": "deleted", "userId": "a/b?c", "games": ["g"]})
     result = await call(server, "delete_user", "a/b?c", game_id="g")
@@ -152,6 +181,26 @@ async def test_set_rules_sends_all_three_rules_and_reads_the_game(call: Any) -> 
     assert server.sent_json == {"order": "asc", "operator": "best", "reset": "weekly", "tiers": [], "tags": []}
     assert (game.rules, game.season, game.players, game.pending) == (
         GameRules("asc", "best", "weekly"), "2026-W48", 0, False)
+
+
+async def test_set_rules_sends_declared_sort_columns_and_reads_them_back(call: Any) -> None:
+    columns = [{"name": "time", "order": "asc", "operator": "set"}, {"name": "kills", "order": "desc",
+                                                                      "operator": "incr"}]
+    server = Server(200, {"gameId": "g", "order": "desc", "operator": "incr", "reset": "never", "tiers": [],
+                          "tags": [], "columns": columns, "season": "all", "players": 0})
+    rules = GameRules(operator="incr", columns=(SortColumn("time", "asc", "set"), SortColumn("kills", "desc", "incr")))
+    game = await call(server, "set_rules", "g", rules)
+    assert server.sent_json == {"order": "desc", "operator": "incr", "reset": "never", "tiers": [], "tags": [],
+                                "columns": columns}
+    assert game.rules == rules
+
+
+async def test_a_game_without_sort_columns_reads_as_none(call: Any) -> None:
+    body = {"gameId": "g", "order": "desc", "operator": "best", "reset": "never", "tiers": [], "tags": [],
+            "season": "all", "players": 0}
+    for answer in ({**body, "columns": []}, body):  # a server that predates columns leaves the key out
+        game = await call(Server(200, answer, {"X-Leaderboard-Lag": "0"}), "get_rules", "g")
+        assert game.rules.columns == () and game.rules == GameRules()
 
 
 async def test_rules_not_yet_in_effect_are_pending(call: Any) -> None:
@@ -271,6 +320,15 @@ def test_season_result_records_decode_into_typed_standings_and_the_summary() -> 
         SeasonStanding("tetris", "2026-11", RankedPlayer("cy", 20, 2), 2, 3, 17),
         SeasonClosed("tetris", "2026-11", 3, 17, players),
     ]
+
+
+def test_season_result_records_of_a_game_with_sort_columns_decode_them() -> None:
+    players = [RankedPlayer("ann", 3, 1, columns={"time": 5234}), RankedPlayer("bob", 3, 2, columns={"time": 6000})]
+    standings = FinalStandings(2)
+    rows = [*standings.add(players), *standings.finish()]
+    *decoded, summary = [decode_season_result(value) for value in season_result_values("race", "all", 2, 17, rows)]
+    assert [standing.player for standing in decoded] == players
+    assert summary.top == players
 
 
 def test_a_season_result_of_an_unknown_type_decodes_to_none_and_a_malformed_one_raises() -> None:

@@ -14,7 +14,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from leaderboard_app.app import create_app
 from leaderboard_app.archiver import FinalStandings
-from leaderboard_app.models import RankedPlayer
+from leaderboard_app.models import DEFAULT_RULES, RankedPlayer, parse_rules
 from leaderboard_app.season_results import season_result_values
 from leaderboard_app.settings import Settings
 from leaderboard_app.web.docs import DocsRenderer, docs_html
@@ -163,6 +163,50 @@ def test_season_results_records_match_the_schemas_described_for_them(document: d
     assert not validator("SeasonStanding").is_valid({**standing_records[0], "position": -1})
     assert not validator("SeasonClosed").is_valid({key: value for key, value in summary.items() if key != "top"})
     assert not validator("SeasonClosed").is_valid(standing_records[0])
+
+
+def test_season_results_records_of_a_game_with_sort_columns_match_their_schemas(document: dict) -> None:
+    def validator(name: str) -> jsonschema.Draft202012Validator:
+        return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
+                                                "components": document["components"]})
+
+    standings = FinalStandings(2)
+    players = [RankedPlayer("ann", 3, 1, columns={"time": -(2**63)}),
+               RankedPlayer("bob", 3, 2, columns={"time": 2**63 - 1})]
+    rows = [*standings.add(players), *standings.finish()]
+    *standing_records, summary = [orjson.loads(value) for value in season_result_values("g", "2026-11", 2, 5, rows)]
+    assert [record["columns"] for record in standing_records] == [{"time": -(2**63)}, {"time": 2**63 - 1}]
+    for record in standing_records:
+        validator("SeasonStanding").validate(record)
+    validator("SeasonClosed").validate(summary)
+    assert not validator("SeasonStanding").is_valid({**standing_records[0], "columns": {"time": 2**63}})
+    assert not validator("SeasonStanding").is_valid({**standing_records[0], "columns": {"time": 1.5}})
+
+
+def test_sort_columns_are_described_where_rules_submissions_and_players_carry_them(document: dict) -> None:
+    def valid(name: str, instance: object) -> bool:
+        return jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
+                                                "components": document["components"]}).is_valid(instance)
+
+    rules = parse_rules({"order": "desc", "operator": "incr",
+                         "columns": [{"name": "time", "order": "asc", "operator": "set"}, {"name": "kills"}]})
+    assert valid("GameRules", rules.as_json())
+    assert valid("Game", {"gameId": "g", **rules.as_json(), "season": "all", "players": 0})
+    assert valid("Game", {"gameId": "g", **DEFAULT_RULES.as_json(), "season": "all", "players": 0})
+    assert not valid("Game", {"gameId": "g", "order": "desc", "operator": "best", "reset": "never", "tiers": [],
+                              "tags": [], "season": "all", "players": 0})  # columns is always there
+    assert valid("RulesQueued", {"status": "queued", "gameId": "g", **rules.as_json()})
+    for refused in ([{"name": "Time"}], [{"name": "time", "weight": 2}], [{"name": "a"}, {"name": "b"},
+                                                                            {"name": "c"}, {"name": "d"}]):
+        assert not valid("GameRules", {"columns": refused}), refused
+    submission = {"gameId": "g", "userId": "u", "score": 3, "columns": {"time": 5234, "kills": -(2**63)}}
+    assert valid("ScoreSubmission", submission)
+    assert valid("ScoreBatch", {"scores": [submission]})
+    assert not valid("ScoreSubmission", {**submission, "columns": {"time": "5234"}})
+    player = RankedPlayer("u", 3, 1, columns={"time": 5234, "kills": 2**63 - 1}).as_json()
+    assert valid("RankedPlayer", player)
+    assert valid("Standing", {**player, "season": "all", "total": 1, "percentile": 0.0, "next": None})
+    assert "columns" not in document["components"]["schemas"]["TournamentDefinition"]["properties"]
 
 
 def test_the_season_results_doc_shows_the_schemas_of_the_openapi_document(document: dict) -> None:

@@ -12,7 +12,7 @@
   let source = null;
   let game = "";
   let slice = ""; // "" for the whole board, else "<tag key>:<value>"
-  let shown = new Map(); // userId -> score, as last rendered, to flash what changed
+  let shown = new Map(); // userId -> score (and sort columns), as last rendered, to flash what changed
 
   function apiKey() {
     return $("key").value.trim();
@@ -74,6 +74,14 @@ function gapOf(standing) {
   return (gap < 0n ? -gap : gap).toLocaleString("en");
 }
 
+// A player's score, with their sort columns in games that declare them: "3 (time 5234)".
+// (A column value past 2^53 shows as JSON.parse read it, rounded.)
+function scoreText(entry) {
+  const score = entry.score.toLocaleString("en");
+  if (!entry.columns) return score;
+  return score + " (" + Object.entries(entry.columns).map(([name, value]) => name + " " + value).join(", ") + ")";
+}
+
 function row(entry, className) {
     const tr = document.createElement("tr");
     tr.dataset.userId = entry.userId;
@@ -85,7 +93,7 @@ function row(entry, className) {
     rank.textContent = String(entry.rank);
     const score = document.createElement("td");
     score.className = "score";
-    score.textContent = entry.score.toLocaleString("en");
+    score.textContent = scoreText(entry);
     const tier = document.createElement("td");
     tier.className = "tier";
     tier.textContent = entry.tier || "";
@@ -94,8 +102,8 @@ function row(entry, className) {
   }
 
   function renderTop(players) {
-    const next = new Map(players.map((entry) => [entry.userId, entry.score]));
-    const rows = players.map((entry) => row(entry, shown.size && shown.get(entry.userId) !== entry.score ? "changed" : ""));
+    const next = new Map(players.map((entry) => [entry.userId, scoreText(entry)]));
+    const rows = players.map((entry) => row(entry, shown.size && shown.get(entry.userId) !== scoreText(entry) ? "changed" : ""));
     $("top").querySelector("tbody").replaceChildren(...rows);
     shown = next;
     $("top-size").textContent = String(TOP);
@@ -192,11 +200,13 @@ function row(entry, className) {
         getJson("/around/" + path + "?" + params + "&" + query({ n: NEIGHBOURS })),
       ]);
       $("standing-rank").textContent = String(standing.rank);
-      $("standing-score").textContent = standing.score.toLocaleString("en");
+      $("standing-score").textContent = scoreText(standing);
       $("standing-percentile").textContent = standing.percentile + " %";
       $("standing-total").textContent = String(standing.total);
+      const gap = standing.next ? gapOf(standing) : "";
       $("standing-next").textContent = standing.next
-        ? standing.next.userId + " (rank " + standing.next.rank + ", " + gapOf(standing) + " ahead)"
+        // A gap of 0: the player above has the same score and ranks higher on sort columns.
+        ? standing.next.userId + " (rank " + standing.next.rank + ", " + (gap === "0" ? "ahead on columns" : gap + " ahead") + ")"
         : "nobody: leads the game";
       $("standing-season").textContent = standing.season;
       $("standing-tier").textContent = standing.tier || "none";
