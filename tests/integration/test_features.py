@@ -50,7 +50,7 @@ def rfc3339(moment: dt.datetime) -> str:
 def test_a_game_without_rules_has_the_defaults(api: httpx.Client, game: str) -> None:
     body = api.get(f"/games/{game}").json()
     assert body == {"gameId": game, "order": "desc", "operator": "best", "reset": "never", "tiers": [], "tags": [],
-                    "season": "all", "players": 0}
+                    "columns": [], "season": "all", "players": 0}
 
 
 def reference(order: str, operator: str, submissions: list[tuple[str, int]]) -> dict[str, int]:
@@ -76,7 +76,7 @@ def test_each_operator_in_each_order(api: httpx.Client, game: str, order: str, o
     created = put_rules(api, game, order=order, operator=operator)
     assert created.status_code == 200, created.text
     assert created.json() | {} == {"gameId": game, "order": order, "operator": operator, "reset": "never",
-                                   "tiers": [], "tags": [], "season": "all", "players": 0}
+                                   "tiers": [], "tags": [], "columns": [], "season": "all", "players": 0}
     submissions = [("ann", 50), ("bob", 70), ("ann", 30), ("cy", 60), ("bob", 20), ("ann", 45), ("cy", 60)]
     for user, value in submissions:
         submit(api, game, user, value)
@@ -134,7 +134,7 @@ def test_games_are_listed_most_recently_active_first_and_paged(api: httpx.Client
     listed = api.get("/games", params={"limit": 3}).json()
     assert [entry["gameId"] for entry in listed] == games[::-1]
     assert listed[0] == {"gameId": games[2], "order": "desc", "operator": "best", "reset": "never", "tiers": [],
-                         "tags": [], "season": "all", "players": 1}
+                         "tags": [], "columns": [], "season": "all", "players": 1}
     second_page = api.get("/games", params={"limit": 1, "offset": 1}).json()
     assert [entry["gameId"] for entry in second_page] == [games[1]]
     for bad in ("0", "1001", "x"):
