@@ -42,11 +42,15 @@ class SortColumn:
     name: str
     #: "desc": higher ranks first; "asc": lower ranks first (a finishing time).
     order: str = "desc"
-    #: How a submission's value merges into the player's (as a game's operator does its score).
-    operator: str = "best"
+    #: How a submission's value merges into the player's (as a game's operator does its score);
+    #: None (in rules a client builds): the game's operator, which parsed rules always spell out.
+    operator: str | None = None
 
     def as_json(self) -> dict[str, str]:
-        return {"name": self.name, "order": self.order, "operator": self.operator}
+        found = {"name": self.name, "order": self.order}
+        if self.operator is not None:
+            found["operator"] = self.operator
+        return found
 
 
 def parse_columns(value: Any, game_operator: str) -> tuple[SortColumn, ...]:

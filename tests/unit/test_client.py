@@ -195,6 +195,15 @@ async def test_set_rules_sends_declared_sort_columns_and_reads_them_back(call: A
     assert game.rules == rules
 
 
+async def test_a_column_without_an_operator_is_sent_without_one_so_the_game_s_applies(call: Any) -> None:
+    answered = [{"name": "kills", "order": "desc", "operator": "incr"}]
+    server = Server(200, {"gameId": "g", "order": "desc", "operator": "incr", "reset": "never", "tiers": [],
+                          "tags": [], "columns": answered, "season": "all", "players": 0})
+    game = await call(server, "set_rules", "g", GameRules(operator="incr", columns=(SortColumn("kills"),)))
+    assert server.sent_json["columns"] == [{"name": "kills", "order": "desc"}]
+    assert game.rules.columns == (SortColumn("kills", "desc", "incr"),)
+
+
 async def test_a_game_without_sort_columns_reads_as_none(call: Any) -> None:
     body = {"gameId": "g", "order": "desc", "operator": "best", "reset": "never", "tiers": [], "tags": [],
             "season": "all", "players": 0}
