@@ -45,7 +45,7 @@ from leaderboard_app.rebuild import player_writes
 from leaderboard_app.rank_changes import events_by_worker
 from leaderboard_app.seasons import closes_at_us
 from leaderboard_app.settings import SCORE_UPDATES_TOPIC
-from leaderboard_app.sinks.redis import PlayerWrite
+from leaderboard_app.sinks.redis import PlayerWrite, Ranking
 from leaderboard_app.tables import AcknowledgedTable, archived_key, progress_key, stored_progress
 from leaderboard_app.topics import ReadRecord, read_range
 from leaderboard_app.tournaments import parse_tournament
@@ -446,10 +446,11 @@ class ScoreApplier:
     async def _send_replies(self, replies: Sequence[_Reply], batch: _Batch) -> None:
         """Answer the requests waiting for the batch's records: their standings read and sent in a round trip each."""
         unanswered = [reply.update for reply in replies if reply.known_answer is None]
-        standings = iter(await self.redis.standings_of(
-            [(update.game_id, update.season, update.rules.order, update.user_id)  # type: ignore[union-attr]
-             for update in unanswered],
-            [update.rules.columns for update in unanswered]))  # type: ignore[union-attr]
+        standings = iter(await self.redis.standings_of([
+            (update.game_id, update.season, Ranking(update.rules.order,  # type: ignore[union-attr]
+                                                    update.rules.columns),  # type: ignore[union-attr]
+             update.user_id)
+            for update in unanswered]))
         sent = []
         for reply in replies:
             update = reply.update

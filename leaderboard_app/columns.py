@@ -67,7 +67,8 @@ def parse_columns(value: Any, game_operator: str) -> tuple[SortColumn, ...]:
             raise InvalidInput(f"{where}.{unknown[0]}", f"is not a column field ({', '.join(_FIELDS)})")
         name = item.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise InvalidInput(f"{where}.name", "must be 1 to 32 lower-case letters, digits or '_', starting with a letter")
+            raise InvalidInput(f"{where}.name",
+                               "must be 1 to 32 lower-case letters, digits or '_', starting with a letter")
         if any(column.name == name for column in columns):
             raise InvalidInput(f"{where}.name", f"repeats the column {name!r}")
         order = item.get("order", "desc")

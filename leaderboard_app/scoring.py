@@ -56,29 +56,21 @@ def merged(previous: SeasonScore | None, submission: ScoreSubmission) -> tuple[i
     if not rules.columns:
         score = merged_score(previous, submission)
         return None if score is None else (score, ())
-    if previous is None:
-        if rules.operator == "best":
-            return submission.score, submission.columns
-        return _clamp(_merged_amount(0, submission)), merged_values(rules.columns, None, submission.columns)
     if rules.operator == "best":
-        if is_ahead(rules.order, rules.columns, submission.score, submission.columns,
-                    previous.score, previous.columns):
+        if previous is None or is_ahead(rules.order, rules.columns, submission.score, submission.columns,
+                                        previous.score, previous.columns):
             return submission.score, submission.columns
         return None
-    if rules.operator == "set" and submission.achieved_at_us < previous.achieved_at_us:
+    if rules.operator == "set" and previous is not None and submission.achieved_at_us < previous.achieved_at_us:
         return None
-    after = (_clamp(_merged_amount(previous.score, submission)),
-             merged_values(rules.columns, previous.columns, submission.columns))
+    # The score as without columns (None: it stays), each column by its own operator.
+    score = merged_score(previous, submission)
+    columns = merged_values(rules.columns, previous.columns if previous else None, submission.columns)
+    if previous is None:
+        assert score is not None  # a first submission always scores
+        return score, columns
+    after = (previous.score if score is None else score, columns)
     return None if after == (previous.score, previous.columns) else after
-
-
-def _merged_amount(before: int, submission: ScoreSubmission) -> int:
-    operator = submission.rules.operator
-    if operator == "incr":
-        return before + submission.score
-    if operator == "decr":
-        return before - submission.score
-    return submission.score
 
 
 def apply_submission(previous: SeasonScore | None, submission: ScoreSubmission,

@@ -612,7 +612,8 @@ class RedisLeaderboard(Service):
         )
         self._scripts = {
             name: client.register_script(source)
-            for name, source in (("rank_members", _RANK_MEMBERS_HEAD + _RANKING + _RANK_MEMBERS), ("leave", _LEAVE_SEASONS), ("top", _TOP),
+            for name, source in (("rank_members", _RANK_MEMBERS_HEAD + _RANKING + _RANK_MEMBERS),
+                                 ("leave", _LEAVE_SEASONS), ("top", _TOP),
                                  ("around", _AROUND), ("ranks", _RANKS), ("rank_for", _RANK_FOR),
                                  ("enter", _ENTER), ("recomputed", _RECOMPUTED))
         }
@@ -1025,21 +1026,18 @@ class RedisLeaderboard(Service):
         return _standing(ranking, await self._read_game(game_id, lambda: self._scripts["rank_for"](
             keys=self._read_keys(game_id, season, slice_), args=(*ranking.script_args(), user_id))))
 
-    async def standings_of(self, players: Sequence[tuple[str, str, str, str]],
-                           columns: Sequence[Sequence[SortColumn]] | None = None) -> list[PlayerStanding | None]:
-        """:meth:`rank_for` of each (gameId, season, order, userId), in one round trip; ``columns``: each
-        one's game's sort columns (None: none)."""
+    async def standings_of(self, players: Sequence[tuple[str, str, Ranking, str]]) -> list[PlayerStanding | None]:
+        """:meth:`rank_for` of each (gameId, season, ranking, userId), in one round trip."""
         if not players:
             return []
-        rankings = [Ranking(order, tuple(columns[i]) if columns else ()) for i, (_, _, order, _) in enumerate(players)]
 
         async def queue(pipe: Any) -> None:
-            for (game_id, season, _, user_id), ranking in zip(players, rankings):
+            for game_id, season, ranking, user_id in players:
                 self._queue_script(pipe, "rank_for", self._read_keys(game_id, season),
                                    (*ranking.script_args(), user_id))
 
         found = await self._read(self._pipelined(queue))
-        return [_standing(ranking, each) for ranking, each in zip(rankings, found)]
+        return [_standing(ranking, each) for (_, _, ranking, _), each in zip(players, found)]
 
     async def season_in_index(self, game_id: str, season: str) -> bool:
         """Return whether Redis still holds the season (closed seasons are evicted)."""
